@@ -1,0 +1,3 @@
+from riskmodel.cli import app
+
+app()
