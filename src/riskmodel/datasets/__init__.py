@@ -1,0 +1,41 @@
+"""As-of snapshots, horizon labels, temporal splits and lazily sliced daily sequences.
+
+Time rule used throughout (the same as the feature engine's): an ``as_of`` date is the
+*start* of that Monday (00:00 local time). Features use records dated strictly before
+``as_of``. The label of a snapshot counts recorded crises whose ``occurred_on`` day lies in
+``[as_of, as_of + horizon_days)``, i.e. in the instant interval ``(as_of 00:00,
+as_of + horizon 00:00]`` written in the issue as ``(as_of, as_of + horizon]``: the 28 days
+starting with the as-of Monday itself. Feature days and label days therefore never share a
+day. A student is excluded at ``as_of`` when a recorded crisis (any level) occurred on a day in
+``[as_of - exclude_recent_days, as_of)``: the counselling center already knows them.
+"""
+
+from riskmodel.datasets.labels import (
+    DatasetConfig,
+    census_screen,
+    crisis_labels,
+    snapshot_dates,
+)
+from riskmodel.datasets.sequences import SequenceBatchDataset, SequenceStore, build_sequence_store
+from riskmodel.datasets.splits import (
+    SplitConfig,
+    TemporalSplit,
+    assert_no_label_overlap,
+    leave_one_year_out,
+    temporal_split,
+)
+
+__all__ = [
+    "DatasetConfig",
+    "SequenceBatchDataset",
+    "SequenceStore",
+    "SplitConfig",
+    "TemporalSplit",
+    "assert_no_label_overlap",
+    "build_sequence_store",
+    "census_screen",
+    "crisis_labels",
+    "leave_one_year_out",
+    "snapshot_dates",
+    "temporal_split",
+]

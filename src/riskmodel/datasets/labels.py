@@ -1,0 +1,168 @@
+"""Weekly as-of snapshots with horizon labels and the census screen known at each as-of."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+DAY = pd.Timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class DatasetConfig:
+    """How snapshots and labels are made.
+
+    Attributes
+    ----------
+    horizon_days : label window length in days, starting on the as-of day (see module doc).
+    min_level : a recorded crisis of at least this level is a positive.
+    exclude_recent_days : students with a recorded crisis (any level) in the previous this-many
+        days are left out of the snapshot (0 disables).
+    warmup_days : the first as-of date is at least this many days after the data start, so the
+        feature windows have history.
+    weekday : 0 = Monday, the weekly check.
+    sequence_days : length of the daily history given to the sequence model.
+    """
+
+    horizon_days: int = 28
+    min_level: int = 1
+    exclude_recent_days: int = 180
+    warmup_days: int = 28
+    weekday: int = 0
+    sequence_days: int = 84
+
+    def __post_init__(self) -> None:
+        if self.horizon_days < 1:
+            raise ValueError(f"DatasetConfig.horizon_days must be >= 1, got {self.horizon_days}")
+        if not 1 <= self.min_level <= 3:
+            raise ValueError(f"DatasetConfig.min_level must be in 1..3, got {self.min_level}")
+        if not 0 <= self.weekday <= 6:
+            raise ValueError(f"DatasetConfig.weekday must be in 0..6, got {self.weekday}")
+
+
+def snapshot_dates(start: pd.Timestamp | str, end: pd.Timestamp | str, cfg: DatasetConfig) -> pd.DatetimeIndex:
+    """Weekly as-of dates (``cfg.weekday``) with full feature history and a complete label window.
+
+    ``start`` is the first day with data, ``end`` the last day with data (inclusive). An as-of
+    date ``t`` qualifies when ``t >= start + warmup_days`` and its label window
+    ``[t, t + horizon_days)`` ends on or before ``end + 1 day`` (labels are never censored).
+
+    Examples
+    --------
+    >>> d = snapshot_dates("2024-09-01", "2024-12-31", DatasetConfig())
+    >>> bool((d.dayofweek == 0).all()), str(d[0].date()), str(d[-1].date())
+    (True, '2024-09-30', '2024-12-02')
+    """
+    start = pd.Timestamp(start).normalize()
+    end = pd.Timestamp(end).normalize()
+    first = start + pd.Timedelta(days=cfg.warmup_days)
+    first = first + pd.Timedelta(days=(cfg.weekday - first.dayofweek) % 7)
+    last = end + DAY - pd.Timedelta(days=cfg.horizon_days)
+    if last < first:
+        return pd.DatetimeIndex([], name="as_of")
+    return pd.date_range(first, last, freq=pd.Timedelta(days=7), name="as_of")
+
+
+def _events(crisis_events: pd.DataFrame | None) -> pd.DataFrame:
+    if crisis_events is None or crisis_events.empty:
+        return pd.DataFrame({"student_id": pd.Series(dtype=object),
+                             "occurred_on": pd.Series(dtype="datetime64[ns]"),
+                             "level": pd.Series(dtype="int64")})
+    missing = {"student_id", "occurred_on", "level"} - set(crisis_events.columns)
+    if missing:
+        raise ValueError(f"table crisis_events: missing column(s) {sorted(missing)}")
+    ev = crisis_events[["student_id", "occurred_on", "level"]].copy()
+    ev["occurred_on"] = pd.to_datetime(ev["occurred_on"]).dt.normalize()
+    ev["level"] = ev["level"].astype("int64")
+    return ev
+
+
+def crisis_labels(
+    students: pd.DataFrame,
+    crisis_events: pd.DataFrame | None,
+    as_of_dates: pd.DatetimeIndex | list,
+    cfg: DatasetConfig,
+) -> pd.DataFrame:
+    """One row per (student, as-of): the label and whether the student is excluded.
+
+    Returns columns ``student_id``, ``as_of``, ``label`` (int8, 1 when a crisis of level >=
+    ``min_level`` occurred on a day in ``[as_of, as_of + horizon_days)``), ``days_to_event``
+    (days from as-of to the first such crisis, NaN when none) and ``excluded`` (a recorded
+    crisis of any level in ``[as_of - exclude_recent_days, as_of)``). Excluded rows are kept
+    so callers can count them; :func:`eligible` drops them.
+
+    Examples
+    --------
+    >>> st = pd.DataFrame({"student_id": ["a", "b"]})
+    >>> ev = pd.DataFrame({"student_id": ["a"], "occurred_on": ["2024-10-07"], "level": [1]})
+    >>> lab = crisis_labels(st, ev, pd.DatetimeIndex(["2024-09-30", "2024-10-07", "2024-10-14"]),
+    ...                     DatasetConfig())
+    >>> lab.loc[lab.student_id == "a", ["label", "excluded"]].values.tolist()
+    [[1, False], [1, False], [0, True]]
+    """
+    if "student_id" not in students.columns:
+        raise ValueError("table students: missing column 'student_id'")
+    as_of = pd.DatetimeIndex(pd.to_datetime(as_of_dates)).normalize().unique().sort_values()
+    ids = pd.Index(students["student_id"].astype(str).unique())
+    grid = pd.MultiIndex.from_product([ids, as_of], names=["student_id", "as_of"]).to_frame(index=False)
+    grid["label"] = np.int8(0)
+    grid["days_to_event"] = np.nan
+    grid["excluded"] = False
+    ev = _events(crisis_events)
+    ev = ev[ev["student_id"].isin(ids)]
+    if ev.empty or grid.empty:
+        return grid
+    h = cfg.horizon_days
+    # event -> the as-of dates whose label window contains it: as_of in (d - h, d]
+    pos = ev[ev["level"] >= cfg.min_level]
+    if not pos.empty:
+        pairs = pos.merge(pd.DataFrame({"as_of": as_of}), how="cross")
+        delta = (pairs["occurred_on"] - pairs["as_of"]).dt.days
+        pairs = pairs[(delta >= 0) & (delta < h)].assign(days_to_event=delta)
+        first = pairs.groupby(["student_id", "as_of"], as_index=False)["days_to_event"].min()
+        grid = grid.drop(columns="days_to_event").merge(first, on=["student_id", "as_of"], how="left")
+        grid["label"] = grid["days_to_event"].notna().astype("int8")
+    if cfg.exclude_recent_days > 0:
+        pairs = ev[["student_id", "occurred_on"]].merge(pd.DataFrame({"as_of": as_of}), how="cross")
+        delta = (pairs["as_of"] - pairs["occurred_on"]).dt.days
+        hit = pairs[(delta >= 1) & (delta <= cfg.exclude_recent_days)][["student_id", "as_of"]]
+        hit = hit.drop_duplicates().assign(_ex=True)
+        grid = grid.merge(hit, on=["student_id", "as_of"], how="left")
+        grid["excluded"] = grid.pop("_ex").fillna(False).astype(bool)
+    return grid[["student_id", "as_of", "label", "days_to_event", "excluded"]]
+
+
+def census_screen(census: pd.DataFrame | None, keys: pd.DataFrame) -> pd.DataFrame:
+    """Today's practice at each as-of: the latest census assessed strictly before as-of.
+
+    ``keys`` has ``student_id`` and ``as_of``. Returns ``keys`` plus ``screen_level`` (0..3,
+    NaN when no census yet) and ``screen_key_item`` (1.0/0.0, NaN when none), in the order of
+    ``keys``. Several instruments on one day: the highest level and any positive key item.
+    """
+    out = keys[["student_id", "as_of"]].copy()
+    out["_order"] = np.arange(len(out))
+    if census is None or census.empty:
+        out["screen_level"] = np.nan
+        out["screen_key_item"] = np.nan
+        return out.drop(columns="_order")
+    c = census[["student_id", "assessed_on", "screen_level", "key_item_positive"]].copy()
+    c["assessed_on"] = pd.to_datetime(c["assessed_on"]).dt.normalize()
+    c = (c.groupby(["student_id", "assessed_on"], as_index=False)
+         .agg(screen_level=("screen_level", "max"), screen_key_item=("key_item_positive", "max")))
+    # known from the day after assessment: assessed_on < as_of  <=>  assessed_on + 1 day <= as_of
+    c["known_from"] = c["assessed_on"] + DAY
+    c["screen_level"] = c["screen_level"].astype("float64")
+    c["screen_key_item"] = c["screen_key_item"].astype("float64")
+    left = out.sort_values("as_of")
+    merged = pd.merge_asof(left, c.sort_values("known_from")[["student_id", "known_from", "screen_level",
+                                                              "screen_key_item"]],
+                           left_on="as_of", right_on="known_from", by="student_id", direction="backward")
+    merged = merged.sort_values("_order").drop(columns=["_order", "known_from"])
+    return merged.reset_index(drop=True)
+
+
+def eligible(labels: pd.DataFrame) -> pd.DataFrame:
+    """The rows that are trained on and ranked: not excluded."""
+    return labels.loc[~labels["excluded"]].reset_index(drop=True)
