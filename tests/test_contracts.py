@@ -7,8 +7,8 @@ import logging
 import numpy as np
 import pandas as pd
 import pytest
-from campus_fixture import RAW_IDS, TEST_KEY, tiny_campus, write_campus
 
+from campus_fixture import RAW_IDS, TEST_KEY, tiny_campus, write_campus
 from riskmodel.contracts import (
     ContractError,
     PseudonymKey,
@@ -121,7 +121,7 @@ def _plant(campus: dict[str, pd.DataFrame], table: str, column: str | None, kind
         df.loc[0, column] = UNKNOWN_ID
     elif kind == "period":
         df.loc[0, column] = OUT_OF_PERIOD
-        for other in CONTRACTS[table].row_rules:  # keep cross-column rules satisfied
+        for _other in CONTRACTS[table].row_rules:  # keep cross-column rules satisfied
             if "end_ts" in df:
                 df.loc[0, "end_ts"] = OUT_OF_PERIOD + pd.Timedelta(hours=1)
     elif kind == "duplicate":

@@ -12,10 +12,10 @@ import logging
 
 import numpy as np
 import pandas as pd
-from campus_fixture import RAW_IDS, TEST_KEY, tiny_campus
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from campus_fixture import RAW_IDS, TEST_KEY, tiny_campus
 from riskmodel.contracts import ContractError, load_contracts, validate_tables
 
 CONTRACTS = load_contracts()

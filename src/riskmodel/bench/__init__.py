@@ -12,7 +12,7 @@ import json
 import resource
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,10 +46,8 @@ def measure() -> Iterator[Measurement]:
             try:
                 rss = proc.memory_info().rss
                 for child in proc.children(recursive=True):
-                    try:
+                    with suppress(psutil.Error):
                         rss += child.memory_info().rss
-                    except psutil.Error:
-                        pass
                 peak[0] = max(peak[0], rss / 2**20)
             except psutil.Error:
                 pass

@@ -120,11 +120,12 @@ COERCERS = {
 
 def final_dtype(ctype: str, nullable: bool) -> str | type:
     """The pandas dtype an accepted column has, whatever file format it came from."""
-    return {
+    dtypes: dict[str, str | type] = {
         "str": object,
         "float": "float64",
         "int": "Int64" if nullable else "int64",
         "bool": "boolean" if nullable else "bool",
         "timestamp": "datetime64[ns]",
         "date": "datetime64[ns]",
-    }[ctype]
+    }
+    return dtypes[ctype]

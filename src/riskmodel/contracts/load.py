@@ -28,7 +28,7 @@ import pandera.pandas as pa
 from riskmodel.contracts.coerce import COERCERS, final_dtype
 from riskmodel.contracts.errors import ContractError, TableFault
 from riskmodel.contracts.pseudonym import PseudonymKey, pseudonymise_series, resolve_key
-from riskmodel.contracts.schema import NOT_NULL_CHECK, Period, build_schema
+from riskmodel.contracts.schema import Period, build_schema
 from riskmodel.contracts.spec import TableContract, load_contracts
 
 log = logging.getLogger(__name__)
