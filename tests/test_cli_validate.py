@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import pandas as pd
-from campus_fixture import RAW_IDS, TEST_KEY, tiny_campus, write_campus
 from typer.testing import CliRunner
 
 from riskmodel.cli import app
+
+from campus_fixture import RAW_IDS, TEST_KEY, tiny_campus, write_campus
 
 runner = CliRunner()
 

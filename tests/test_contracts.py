@@ -8,7 +8,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from campus_fixture import RAW_IDS, TEST_KEY, tiny_campus, write_campus
 from riskmodel.contracts import (
     ContractError,
     PseudonymKey,
@@ -20,6 +19,8 @@ from riskmodel.contracts import (
     validate_tables,
     write_quarantine,
 )
+
+from campus_fixture import RAW_IDS, TEST_KEY, tiny_campus, write_campus
 
 CONTRACTS = load_contracts()
 OUT_OF_PERIOD = pd.Timestamp("2030-01-01 12:00")

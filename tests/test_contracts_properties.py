@@ -15,8 +15,9 @@ import pandas as pd
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from campus_fixture import RAW_IDS, TEST_KEY, tiny_campus
 from riskmodel.contracts import ContractError, load_contracts, validate_tables
+
+from campus_fixture import RAW_IDS, TEST_KEY, tiny_campus
 
 CONTRACTS = load_contracts()
 TABLES = list(CONTRACTS)
