@@ -36,6 +36,9 @@ class ColumnSpec:
     in_period: bool = False
     unit: str | None = None
     description: str = ""
+    #: the explicit value a source uses when it does not hold this attribute (v1.1)
+    unknown: Any = None
+    has_unknown: bool = False
 
     @property
     def is_private(self) -> bool:
@@ -117,6 +120,8 @@ def _column_from_yaml(name: str, raw: dict[str, Any], table: str) -> ColumnSpec:
         in_period=bool(raw.get("in_period", False)),
         unit=raw.get("unit"),
         description=raw.get("description", "") or "",
+        unknown=raw.get("unknown"),
+        has_unknown="unknown" in raw,
     )
 
 
