@@ -22,19 +22,18 @@ def _present(s: pd.Series) -> pd.Series:
     return s.notna()
 
 
+def _str_of(value: object) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))  # ids that a spreadsheet turned into floats: 2023001.0 -> "2023001"
+    return str(value).strip()
+
+
 def coerce_str(s: pd.Series) -> tuple[pd.Series, pd.Series]:
-    present = _present(s)
-    out = pd.Series(np.full(len(s), None, dtype=object), index=s.index)
-    vals = s[present]
-    if ptypes.is_float_dtype(vals):
-        # ids that a spreadsheet turned into floats: 2023001.0 -> "2023001"
-        as_int = vals.astype("int64")
-        vals = pd.Series(np.where(vals == as_int, as_int.astype(str), vals.astype(str)), index=vals.index)
-    else:
-        vals = vals.astype(str).str.strip()
-    out[present] = vals
-    empty = out.isna() | (out.astype("string") == "")
-    out[empty] = None
+    """Text as Python ``str`` (stripped; empty text is null). Works on the distinct values."""
+    codes, uniques = pd.factorize(s, use_na_sentinel=True)
+    texts = np.array([_str_of(u) for u in uniques] + [None], dtype=object)
+    texts[:-1][texts[:-1] == ""] = None
+    out = pd.Series(texts[codes], index=s.index, dtype=object)  # code -1 -> the trailing None
     return out, pd.Series(False, index=s.index)
 
 
