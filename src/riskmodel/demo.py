@@ -31,14 +31,14 @@ def main(argv: list[str] | None = None) -> int:
 
     from riskmodel.cli import print_validation_report
     from riskmodel.contracts import generate_key_file, load_sources, write_quarantine
-    from riskmodel.simulate import SimConfig, simulate_to_folder
+    from riskmodel.simulate import load_config, simulate_to_folder
 
     t0 = time.perf_counter()
     key_file = generate_key_file(KEY_PATH)
     os.environ.setdefault("RISKMODEL_PSEUDONYM_KEY_FILE", str(key_file.resolve()))
     console.rule("[bold]1. simulate a campus")
     data_dir = args.out / "data"
-    cfg = SimConfig(n_students=args.students, start=args.start, days=args.days, seed=args.seed)
+    cfg = load_config(students=args.students, start=args.start, days=args.days, seed=args.seed)
     summary = simulate_to_folder(cfg, data_dir)
     console.print(summary.to_table() if hasattr(summary, "to_table") else summary)
     console.rule("[bold]2. validate against contract v1")
