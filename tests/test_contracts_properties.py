@@ -45,6 +45,8 @@ class _Collect(logging.Handler):
 def _corrupt(campus: dict[str, pd.DataFrame], table: str, kind: str, row: int, col_pick: int) -> None:
     df = campus[table].copy()
     cols = list(df.columns)
+    if not cols or df.empty:
+        return  # every column already dropped: nothing left to corrupt
     col = cols[col_pick % len(cols)]
     r = row % len(df)
     if kind == "null":

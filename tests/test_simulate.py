@@ -63,6 +63,32 @@ def test_truth_folder_is_apart_and_keyed_by_raw_ids(sim_campus_dir: Path, sim_ke
     assert (wb["hazard"] >= 0).all()
 
 
+def test_no_dorm_network_on_nights_away_and_no_activity_while_lost(sim_campus_dir: Path) -> None:
+    """On truly-away nights no session in the own dorm overlaps 23:00-06:00 (the night-absence
+    window); during lost-contact episodes no door, card, library or network record at all."""
+    truth = sim_campus_dir / "truth"
+    nights = pd.read_parquet(truth / "nights.parquet")
+    dorm = pd.read_parquet(sim_campus_dir / "students.parquet")[["student_id", "dorm_building"]]
+    net = pd.read_parquet(sim_campus_dir / "network_sessions.parquet")
+    j = nights.merge(dorm, on="student_id").merge(net, on="student_id")
+    in_window = (j["start_ts"] < j["night"] + pd.Timedelta(hours=30)) & (
+        j["end_ts"] > j["night"] + pd.Timedelta(hours=23))
+    bad = j.loc[in_window & (j["building"] == j["dorm_building"])]
+    assert len(nights) > 1000 and nights["reason"].nunique() >= 5
+    assert bad.empty, bad.groupby("reason").size().to_dict()
+    # the students still use the network by day elsewhere on campus before such nights
+    day = j["start_ts"].dt.normalize() == j["night"]
+    assert (day & j["building"].notna() & (j["building"] != j["dorm_building"])).sum() > 100
+    eps = pd.read_parquet(truth / "episodes.parquet")
+    eps = eps.loc[eps["kind"] == "lost_contact", ["student_id", "onset", "end"]]
+    assert len(eps) > 0
+    for name, col in (("door_events", "ts"), ("card_transactions", "ts"), ("library_events", "ts")):
+        t = pd.read_parquet(sim_campus_dir / f"{name}.parquet").merge(eps, on="student_id")
+        assert not ((t[col] >= t["onset"]) & (t[col] < t["end"])).any(), name
+    t = net.merge(eps, on="student_id")
+    assert not ((t["start_ts"] < t["end"]) & (t["end_ts"] > t["onset"])).any(), "network_sessions"
+
+
 def test_same_seed_same_bytes_other_seed_differs(tmp_path: Path) -> None:
     cfg = SimConfig(students=120, days=45, seed=3, chunk_students=40)
     simulate_to_folder(cfg, tmp_path / "a")

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import average_precision_score, roc_auc_score
+from sklearn.metrics import roc_auc_score
 
 from riskmodel.alerts.anomaly import daily_channels, detect, pyod_scores, window_features
 from riskmodel.alerts.common import excluded_dates
@@ -27,12 +27,7 @@ from riskmodel.alerts.config import (
     NightAbsenceConfig,
 )
 from riskmodel.alerts.hidden_aid import (
-    PUDetector,
-    feature_columns,
     hidden_aid,
-    peer_rule,
-    spending_features,
-    threshold_rule,
 )
 from riskmodel.alerts.night_absence import lost_contact, night_statuses
 from riskmodel.contracts import PseudonymKey, pseudonymise_series
@@ -175,48 +170,14 @@ def evaluate_hidden_aid_real(folder: str | Path | None = None, cfg: HiddenAidCon
                              folds: int = 5, seed: int = 0) -> dict[str, Any]:
     """Cross-validated AUROC and AP for "received aid" on the UESTC card data, spending alone.
 
-    Features on the whole 2013-09..2015-08 window; the detector is trained on the training
-    folds (aided = positive, the rest unlabelled) and scored on the held-out fold; the rules
-    need no training (the threshold is also reported price-adjusted to local meal prices).
+    The export goes through the ``uestc_card`` import adapter and the contract loader
+    (:func:`riskmodel.alerts.real_card.load_uestc_card`); features on the whole
+    2013-09..2015-08 window; see :func:`riskmodel.alerts.real_card.cv_received_aid`.
     """
-    from sklearn.model_selection import StratifiedKFold
+    from riskmodel.alerts.real_card import cv_received_aid, load_uestc_card
 
-    from riskmodel.alerts.real_card import load_uestc_card
-
-    cfg = cfg or HiddenAidConfig(window_days=800, min_meals=1, n_bags=15)
     card, labels = load_uestc_card(folder)
-    f = spending_features(card, "2015-09-01", cfg)
-    f = f.loc[f["student_id"].isin(labels.index)].reset_index(drop=True)
-    y = labels.reindex(f["student_id"]).to_numpy(dtype=bool)
-    cols = feature_columns(f)
-    pu = np.zeros(len(f))
-    lgb_plain = np.zeros(len(f))
-    skf = StratifiedKFold(folds, shuffle=True, random_state=seed)
-    simple = ["meals_per_month", "canteen_per_month", "total_per_month", "supermarket_per_month", "meal_price_mean"]
-    import lightgbm as lgb
-
-    for tr, te in skf.split(f, y):
-        det = PUDetector(n_bags=cfg.n_bags, seed=seed).fit(f.iloc[tr][cols], y[tr])
-        pu[te] = det.predict_score(f.iloc[te][cols])
-        m = lgb.LGBMClassifier(n_estimators=200, learning_rate=0.05, num_leaves=15, verbose=-1, n_jobs=1,
-                               random_state=seed).fit(f.iloc[tr][simple], y[tr])
-        lgb_plain[te] = np.asarray(m.predict_proba(f.iloc[te][simple]))[:, 1]
-    local_price = float(f["meal_price_median"].median())
-    adj = replace(cfg, threshold_spend_per_month=cfg.threshold_spend_per_month * local_price / 7.0,
-                  threshold_meals_per_month=float(np.quantile(f["meals_per_month"], 0.75)))
-    scores = {
-        "pu_detector": pu, "plain_lightgbm_simple_summaries": lgb_plain,
-        "threshold_rule_published": threshold_rule(f, cfg).to_numpy(),
-        "threshold_rule_price_adjusted": threshold_rule(f, adj).to_numpy(),
-        "peer_rule": peer_rule(f, cfg).to_numpy(),
-    }
-    res: dict[str, Any] = {"students": len(f), "aided_share": float(y.mean()), "folds": folds,
-                           "local_median_meal_price": local_price,
-                           "adjusted_rule": f">{adj.threshold_meals_per_month:.0f} meals and "
-                                            f"<{adj.threshold_spend_per_month:.0f} CNY canteen a month"}
-    for name, s in scores.items():
-        res[name] = {"auroc": _auc(y, s), "average_precision": float(average_precision_score(y, s))}
-    return res
+    return cv_received_aid(card, labels, cfg, folds, seed)
 
 
 # ----------------------------------------------------------------------------- anomaly, academic

@@ -296,7 +296,8 @@ def hidden_aid(tables: Any, as_of: pd.Timestamp | str, cfg: HiddenAidConfig | No
     feats = spending_features(card, as_of, cfg)
     feats = feats.loc[feats["student_id"].isin(set(students["student_id"]))].reset_index(drop=True)
     roster = roster_ids(tables, as_of)
-    reg = set(students.loc[students["econ_hardship"].astype(bool), "student_id"])
+    # econ_hardship is nullable (contract v1.1: unknown when the source lacks it): only a known True counts
+    reg = set(students.loc[students["econ_hardship"].eq(True).fillna(False).to_numpy(dtype=bool), "student_id"])
     feats["on_roster"] = feats["student_id"].isin(roster)
     feats["registered_hardship"] = feats["student_id"].isin(reg)
     cols = feature_columns(feats)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from riskmodel.simulate.absences import BENIGN, IN_DORM, RISKY, DayStates, effect
+from riskmodel.simulate.absences import BENIGN, IN_DORM, LOST, RISKY, DayStates, effect
 from riskmodel.simulate.calendar import EXAM, TEACHING, VACATION, Calendar
 from riskmodel.simulate.config import SimConfig
 from riskmodel.simulate.population import Population
@@ -24,6 +24,16 @@ from riskmodel.simulate.wellbeing import Latent
 
 N_CANTEENS = 8
 MEALS = ("breakfast", "lunch", "dinner")
+#: on a night away from the dorm, campus network sessions end before this hour of the day
+#: (a minute and a half before 23:00, so that the start's seconds jitter keeps them before it)
+AWAY_NET_END_H = 23.0 - 1.5 / 60
+#: ... and none starts after this hour (the student has left campus for the night)
+AWAY_NET_LAST_START_H = 22.5
+#: on the day before a lost-contact episode, every record ends before midnight
+PRE_LOST_END_H = 23.95
+#: a late-night session in the dorm ends by 05:30 the next morning at the latest (hours from
+#: the evening's midnight; very low well-being used to push it into the following day)
+LATE_NET_MAX_END_H = 29.5
 
 
 @dataclass
@@ -46,6 +56,35 @@ def _frame(parts: list[dict[str, np.ndarray]]) -> pd.DataFrame:
     if not parts:
         return pd.DataFrame()
     return pd.concat([pd.DataFrame(p) for p in parts], ignore_index=True)
+
+
+def _away_sessions(i: np.ndarray, d: np.ndarray, start_h: np.ndarray, end_h: np.ndarray, b: np.ndarray,
+                   dorm: np.ndarray, elsewhere: np.ndarray, night_away: np.ndarray, away_from: np.ndarray,
+                   next_lost: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Keep network sessions consistent with where the student spends the night.
+
+    Sessions are rows ``(i, d)`` (student, day) with hours ``start_h``/``end_h`` from the day's
+    midnight and building code ``b`` (``dorm`` is the student's own dorm code, -1 for none;
+    ``elsewhere`` a teaching-building or library code per row). ``night_away`` (n, days) marks
+    days whose night is spent away from the dorm while the student is on campus by day, and
+    ``away_from`` (n, days) the hour the student left the dorm that day (0: not there all day).
+    On such days a session in the own dorm that starts after leaving moves to ``elsewhere``
+    (the student is out on campus), one started before leaving is cut at the departure, no
+    session starts after :data:`AWAY_NET_LAST_START_H` and every session ends before
+    :data:`AWAY_NET_END_H` (off campus for the night). On the day before a lost-contact
+    episode (``next_lost``) sessions end before :data:`PRE_LOST_END_H`. Returns the new end
+    hours, buildings and a keep mask (sessions left with under a minute are dropped).
+    """
+    away = night_away[i, d]
+    af = away_from[i, d]
+    own = (b == dorm) & (dorm >= 0)
+    after = away & own & (start_h >= af)
+    b = np.where(after, elsewhere, b)
+    end_h = np.where(away & own & ~after, np.minimum(end_h, af), end_h)
+    end_h = np.where(away, np.minimum(end_h, AWAY_NET_END_H), end_h)
+    end_h = np.where(next_lost[i, d], np.minimum(end_h, PRE_LOST_END_H), end_h)
+    keep = ~(away & (start_h >= AWAY_NET_LAST_START_H)) & (end_h - start_h >= 1 / 60)
+    return end_h, b, keep
 
 
 def simulate_events(pop: Population, cal: Calendar, lat: Latent, st: DayStates, cfg: SimConfig,
@@ -77,6 +116,9 @@ def simulate_events(pop: Population, cal: Calendar, lat: Latent, st: DayStates, 
     t_ret = pop.return_hour[:, None] + 0.4 * weekend + bc.return_later_h * e_ret + curfew_shift + \
         rng.standard_normal(shape) * pop.return_sd_h[:, None] * (1 + bc.return_irregular * e_ret)
     t_ret = np.clip(t_ret, t_out + 0.5, 28.0)
+    # the day before a lost-contact episode: back before midnight (the episode starts at 00:00)
+    next_lost = np.concatenate([st.reason[:, 1:] == LOST, np.zeros((n, 1), bool)], axis=1) & (st.reason != LOST)
+    t_ret = np.where(next_lost, np.minimum(t_ret, PRE_LOST_END_H), t_ret)
     door_present = present & res
     normal = door_present & start_in & night_in & ~st.stay_in
     leaving = door_present & start_in & ~night_in
@@ -222,7 +264,8 @@ def simulate_events(pop: Population, cal: Calendar, lat: Latent, st: DayStates, 
     dorm_b = pop.building[i]
     bld = np.where(daytime, np.where(u < 0.6, 100 + rng.integers(0, 6, m), np.where(u < 0.8, 200, dorm_b)),
                    np.where(u < 0.85, dorm_b, 200))
-    bld = np.where((bld < 0), np.where(u < 0.5, 100 + rng.integers(0, 6, m), 200), bld)
+    teach = 100 + rng.integers(0, 6, m)
+    bld = np.where((bld < 0), np.where(u < 0.5, teach, 200), bld)
     bld = np.where(rng.random(m) < 0.08, -1, bld)  # roaming, no building known
     sess = {"local_idx": i, "start_h": st_h, "end_h": st_h + dur_h, "b": bld, "day": d}
     # late-night session in the dorm
@@ -230,21 +273,28 @@ def simulate_events(pop: Population, cal: Calendar, lat: Latent, st: DayStates, 
         0.8 * pop.night_owl[:, None] * rng.standard_normal(shape) * 0.6 + 0.4 * rng.standard_normal(shape)
     late = present & res & night_in & (s_eff > 24.0)
     li, ld = np.nonzero(late)
-    end_h = s_eff[li, ld]
+    end_h = np.minimum(s_eff[li, ld], LATE_NET_MAX_END_H)
     start_late = end_h - rng.uniform(0.5, 1.5, li.size)
     late_min = np.zeros(shape, np.float32)
     late_min[li, ld] = (end_h - np.maximum(start_late, 24.0)) * 60
+    late_min[next_lost] = 0.0  # cut before midnight below
     net_i = np.concatenate([sess["local_idx"], li])
     net_d = np.concatenate([sess["day"], ld])
     net_s = np.concatenate([sess["start_h"], start_late])
     net_e = np.concatenate([sess["end_h"], end_h])
     net_b = np.concatenate([sess["b"], pop.building[li]])
+    # nights away and lost contact (no random draws here, so the stream stays as it was)
+    net_e, net_b, keep = _away_sessions(
+        net_i, net_d, net_s, net_e, net_b, dorm=pop.building[net_i],
+        elsewhere=np.concatenate([np.where(teach <= 102, teach, 200), np.full(li.size, 200)]),
+        night_away=(st.reason != IN_DORM) & present, away_from=np.where(start_in, leave_h, 0.0),
+        next_lost=next_lost)
     start_s = _secs(cal, net_d, net_s, rng)
     dur_s = ((net_e - net_s) * 3600).astype(np.int64)
     mb = np.exp(rng.normal(np.log(1.5e6), 1.0, net_i.size)) * dur_s / 60
     byt = np.where(rng.random(net_i.size) < 0.03, -1, mb.astype(np.int64))
     network = pd.DataFrame({"local_idx": net_i, "start_s": start_s, "end_s": start_s + dur_s,
-                            "b": net_b, "bytes": byt, "day": net_d})
+                            "b": net_b, "bytes": byt, "day": net_d})[keep].reset_index(drop=True)
     ret_h = np.where(normal | (morning_arr & ~st.stay_in), t_ret, np.nan)
     channels = {
         "late_night_minutes": late_min,
