@@ -1,0 +1,80 @@
+"""Backends: DuckDB in-process (default) or PySpark, and getting frames into them."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import ibis
+import ibis.expr.types as ir
+import pandas as pd
+
+from riskmodel.features.config import FeatureConfig
+
+_SPARK_DEFAULTS = {
+    "spark.sql.session.timeZone": "UTC",  # naive local timestamps stay wall-clock times
+    "spark.sql.ansi.enabled": "false",  # out-of-range array index -> NULL, as in DuckDB
+    "spark.ui.enabled": "false",
+    "spark.sql.shuffle.partitions": "4",
+    "spark.sql.execution.arrow.pyspark.enabled": "true",
+}
+
+
+def connect(cfg: FeatureConfig) -> Any:
+    """An ibis backend for ``cfg.engine`` (DuckDB in memory, or PySpark on a shared session)."""
+    if cfg.engine == "duckdb":
+        kwargs: dict[str, Any] = {}
+        if cfg.threads:
+            kwargs["threads"] = int(cfg.threads)
+        if cfg.memory_limit:
+            kwargs["memory_limit"] = cfg.memory_limit
+        if cfg.temp_directory:
+            kwargs["temp_directory"] = cfg.temp_directory
+        return ibis.duckdb.connect(**kwargs)
+    from pyspark.sql import SparkSession  # lazy: Spark is optional
+
+    builder = SparkSession.builder.master(cfg.spark_master).appName("riskmodel-features")
+    for k, v in {**_SPARK_DEFAULTS, **dict(cfg.spark_conf)}.items():
+        builder = builder.config(k, v)
+    session = builder.getOrCreate()
+    for k, v in {**_SPARK_DEFAULTS, **dict(cfg.spark_conf)}.items():
+        if not k.startswith("spark.ui"):
+            session.conf.set(k, v)
+    return ibis.pyspark.connect(session)
+
+
+_counter = [0]
+
+
+def register_frames(con: Any, frames: Mapping[str, pd.DataFrame]) -> dict[str, ir.Table]:
+    """Put pandas frames into the backend as (temporary) tables; NaN becomes NULL."""
+    import pyarrow as pa
+
+    out = {}
+    for name, df in frames.items():
+        _counter[0] += 1
+        tname = f"rm_{name}_{_counter[0]}"
+        arrow = pa.Table.from_pandas(df.reset_index(drop=True), preserve_index=False)
+        for i, f in enumerate(arrow.schema):
+            if pa.types.is_null(f.type):  # an all-null text column (e.g. no one lives on campus)
+                arrow = arrow.set_column(i, f.name, arrow.column(i).cast(pa.string()))
+        if con.name == "pyspark":
+            _spark_view(con, arrow, tname)
+            out[name] = con.table(tname)
+        else:
+            out[name] = con.create_table(tname, arrow, temp=True)
+    return out
+
+
+def _spark_view(con: Any, arrow: Any, tname: str) -> None:
+    sdf = con._session.createDataFrame(arrow)
+    sdf.createOrReplaceTempView(tname)
+
+
+
+
+def small_table(con: Any, df: pd.DataFrame) -> ir.Table:
+    """A small helper table (dates, lookup keys) on the backend of ``con``."""
+    if con is None:
+        return ibis.memtable(df)
+    return register_frames(con, {"aux": df})["aux"]

@@ -1,0 +1,66 @@
+"""Feature-engine configuration: one plain, frozen dataclass (no Hydra in the library)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+DEFAULT_WINDOWS: tuple[int, ...] = (7, 14, 28, 84)
+
+
+@dataclass(frozen=True)
+class FeatureConfig:
+    """How the daily table and the window features are built.
+
+    Parameters
+    ----------
+    engine : "duckdb" (in-process, default) or "spark" (ibis' PySpark backend, local mode
+        unless ``spark_master`` says otherwise).
+    windows : window lengths in days for the window features (each window ends the day
+        before the as-of date).
+    observed_lookback_days : a student's source counts as *observed* on day d when the
+        student has at least one event in that source in the ``observed_lookback_days``
+        days ending on d; channels of an unobserved source are NaN, never 0.
+    coswipe_seconds : two canteen swipes of roommates or classmates at the same merchant
+        on the same day within this many seconds are a shared meal.
+    change_recent_days, change_baseline_days, change_block_days, change_min_blocks :
+        robust change z-scores compare the mean of the last ``change_recent_days`` with
+        the median / MAD of the weekly means of the ``change_baseline_days`` before them;
+        at least ``change_min_blocks`` observed blocks are needed.
+    credits_per_term : the study plan, in credits per graded term ("credits behind plan").
+    period_start, period_end : first and last day of the daily table (inclusive); taken
+        from the calendar table, else from the event data, when not given.
+    threads, memory_limit, temp_directory : DuckDB resources (None: DuckDB's defaults).
+    spark_master : Spark master URL for ``engine="spark"``.
+    """
+
+    engine: str = "duckdb"
+    windows: tuple[int, ...] = DEFAULT_WINDOWS
+    observed_lookback_days: int = 28
+    coswipe_seconds: int = 180
+    change_recent_days: int = 14
+    change_baseline_days: int = 84
+    change_block_days: int = 7
+    change_min_blocks: int = 4
+    credits_per_term: float = 20.0
+    period_start: str | None = None
+    period_end: str | None = None
+    threads: int | None = None
+    memory_limit: str | None = None
+    temp_directory: str | None = None
+    spark_master: str = "local[2]"
+    spark_conf: tuple[tuple[str, str], ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.engine not in ("duckdb", "spark"):
+            raise ValueError(f"FeatureConfig.engine must be 'duckdb' or 'spark', got {self.engine!r}")
+        if not self.windows or any(int(w) < 1 for w in self.windows):
+            raise ValueError(f"FeatureConfig.windows must be positive day counts, got {self.windows!r}")
+        if self.change_baseline_days % self.change_block_days:
+            raise ValueError("change_baseline_days must be a multiple of change_block_days")
+        if self.observed_lookback_days < 1:
+            raise ValueError("observed_lookback_days must be >= 1")
+
+    @property
+    def change_blocks(self) -> int:
+        """Number of baseline blocks of a change z-score (12 weeks by default)."""
+        return self.change_baseline_days // self.change_block_days

@@ -1,0 +1,334 @@
+"""The daily behaviour table as ibis expressions (backend-neutral: DuckDB or PySpark).
+
+One row per student (from ``students``) and calendar day of the period; days without
+records are explicit rows. Timestamps are local wall-clock times; all arithmetic is done on
+"local epoch seconds" (``ts.epoch_seconds()`` of the naive timestamp) so that day
+boundaries fall at local midnight on every backend.
+
+Windows (see :mod:`riskmodel.features.asof`):
+
+* day channels of day d use events in [d 00:00, d+1 00:00);
+* night channels of day d use the night that ends on the morning of d: events in
+  [d-1 12:00, d 12:00). The night from d to d+1 is row d+1.
+
+A source is *observed* for a student on day d when the student has at least one event of
+that source in the ``observed_lookback_days`` days ending on d. Channels of an unobserved
+source are NULL (NaN in pandas); count-like channels of an observed source are 0 on a day
+without events.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import ibis
+import ibis.expr.types as ir
+import numpy as np
+import pandas as pd
+
+from riskmodel.features.asof import DAY_S, day_to_timestamp
+from riskmodel.features.backends import small_table
+from riskmodel.features.config import FeatureConfig
+from riskmodel.features.registry import (
+    CHANNELS_BY_NAME,
+    EVENT_SOURCES,
+    MEAL_BIN_HOURS,
+    MEAL_SLOTS,
+    RETURN_BINS,
+)
+
+H = 3600
+HALF_DAY = 12 * H
+LIBRARY_STAY_CAP_S = 4 * H
+KEY = ["student_id", "day"]
+
+
+def _sec(col: ir.TimestampValue) -> ir.IntegerValue:
+    return col.epoch_seconds().cast("int64")
+
+
+def _minutes(seconds: ir.NumericValue) -> ir.FloatingValue:
+    """Seconds -> minutes as float64 (cast first: Spark reads ``60.0`` as a DECIMAL literal)."""
+    return seconds.cast("float64") / 60
+
+
+def _count_if(cond: ir.BooleanValue) -> ir.IntegerScalar:
+    return ibis.ifelse(cond, 1, 0).sum()
+
+
+# ----------------------------------------------------------------------------- per source
+
+
+def door_daily(door: ir.Table) -> tuple[ir.Table, ir.Table]:
+    """Door events -> (day aggregates keyed by event day, night aggregates keyed by night day)."""
+    d = door.select("student_id", "direction", sec=_sec(door.ts))
+    d = d.mutate(day=d.sec // DAY_S, tod=d.sec % DAY_S, is_in=ibis.ifelse(d.direction == "in", 1, 0),
+                 nday=(d.sec + HALF_DAY) // DAY_S, ntod=(d.sec + HALF_DAY) % DAY_S)
+    day = d.group_by(KEY).aggregate(
+        door_n=d.count(),
+        door_in_count=d.is_in.sum(),
+        door_out_count=(1 - d.is_in).sum(),
+        door_first_out_min=_minutes(d.tod).min(where=(d.is_in == 0) & (d.tod >= 4 * H)),
+    )
+    # ntod: seconds since 12:00 of the evening's day; 18 h -> 06:00, 16 h -> 04:00
+    code = d.ntod * 2 + d.is_in  # the latest event wins, an entry wins a tie
+    night = d.group_by(["student_id", d.nday.name("day")]).aggregate(
+        door_code_0600=code.max(where=d.ntod < 18 * H),
+        door_code_0400=code.max(where=d.ntod < 16 * H) % 2,
+        door_code_all=code.max() % 2,
+    )
+    # last return: the last door event before 06:00 of the night, when it is an entry
+    back = (night.door_code_0600 % 2) == 1
+    night = night.mutate(door_return_min=ibis.ifelse(
+        back, _minutes((night.door_code_0600 // 2) - 6 * H), ibis.null("float64"))).drop("door_code_0600")
+    return day, night
+
+
+def _meal_slot(tod: ir.IntegerValue) -> ir.IntegerValue:
+    branches = [((tod >= a * H) & (tod < b * H), k) for k, (a, b) in enumerate(MEAL_SLOTS.values())]
+    return ibis.cases(*branches, else_=ibis.null("int64"))
+
+
+def card_daily(card: ir.Table, students: ir.Table, cfg: FeatureConfig) -> tuple[ir.Table, ir.Table]:
+    """Card transactions -> (day aggregates, shared meals per day).
+
+    A canteen swipe is *accompanied* when the previous or next swipe at the same merchant on
+    the same day by someone of the same dorm room, or of the same class, is another student
+    within ``cfg.coswipe_seconds`` (neighbour windows over swipes sorted by place and time,
+    not a range self-join). A meal slot is shared when any of its swipes is accompanied.
+    """
+    c = card.select("student_id", "merchant_id", "category", "amount", sec=_sec(card.ts))
+    c = c.mutate(day=c.sec // DAY_S, tod=c.sec % DAY_S, canteen=c.category == "canteen")
+    c = c.mutate(slot=_meal_slot(c.tod))
+    aggs = {
+        "card_n": c.count(),
+        "card_breakfast": _count_if(c.canteen & (c.slot == 0)) > 0,
+        "card_lunch": _count_if(c.canteen & (c.slot == 1)) > 0,
+        "card_dinner": _count_if(c.canteen & (c.slot == 2)) > 0,
+        "card_canteen_spend": c.amount.sum(where=c.canteen),
+        "card_supermarket_spend": c.amount.sum(where=c.category == "supermarket"),
+        "card_bathhouse_spend": c.amount.sum(where=c.category == "bathhouse"),
+        "card_total_spend": c.amount.sum(),
+        "card_merchants": c.merchant_id.nunique(),
+    }
+    for k in range(len(MEAL_BIN_HOURS) - 1):
+        lo, hi = MEAL_BIN_HOURS[k] * H, MEAL_BIN_HOURS[k + 1] * H
+        aggs[f"card_meal_bin{k}"] = _count_if(c.canteen & (c.tod >= lo) & (c.tod < hi))
+    day = c.group_by(KEY).aggregate(**aggs)
+
+    can = c.filter(c.canteen & c.slot.notnull())
+    peers = students.select("student_id", "class_id", "dorm_room")
+    can = can.join(peers, "student_id")
+
+    def accompanied(group: str) -> ir.BooleanValue:
+        w = ibis.window(group_by=[can.merchant_id, can.day, can[group]],
+                        order_by=[can.sec, can.student_id, can.amount])
+        near_prev = (can.student_id.lag().over(w) != can.student_id) & (
+            (can.sec - can.sec.lag().over(w)) <= cfg.coswipe_seconds)
+        near_next = (can.student_id.lead().over(w) != can.student_id) & (
+            (can.sec.lead().over(w) - can.sec) <= cfg.coswipe_seconds)
+        return can[group].notnull() & (near_prev.fill_null(False) | near_next.fill_null(False))
+
+    can = can.mutate(acc=ibis.ifelse(accompanied("dorm_room") | accompanied("class_id"), 1, 0))
+    slots = can.group_by(["student_id", "day", "slot"]).aggregate(acc=can.acc.max())
+    shared = slots.group_by(KEY).aggregate(card_meals_accompanied=slots.acc.sum())
+    return day, shared
+
+
+def library_daily(library: ir.Table) -> ir.Table:
+    lib = library.select("student_id", "kind", sec=_sec(library.ts))
+    lib = lib.mutate(day=lib.sec // DAY_S)
+    return lib.group_by(KEY).aggregate(library_n=lib.count(), library_entries=_count_if(lib.kind == "entry"))
+
+
+def _network_parts(net: ir.Table) -> ir.Table:
+    """Sessions capped at 24 h, split at midnight into the start day and the next day."""
+    n = net.select("student_id", s=_sec(net.start_ts), e=_sec(net.end_ts))
+    n = n.mutate(e2=ibis.least(n.e, n.s + DAY_S), d0=n.s // DAY_S)
+    mid = (n.d0 + 1) * DAY_S
+    a = n.select("student_id", day=n.d0, secs=ibis.least(n.e2, mid) - n.s,
+                 late=ibis.greatest(ibis.least(n.e2, n.d0 * DAY_S + 5 * H) - n.s, 0), started=ibis.literal(1))
+    b = n.filter(n.e2 > mid).select("student_id", day=n.d0 + 1, secs=n.e2 - mid,
+                                    late=ibis.greatest(ibis.least(n.e2, mid + 5 * H) - mid, 0),
+                                    started=ibis.literal(0))
+    return a.union(b, distinct=False)
+
+
+def network_daily(net: ir.Table) -> ir.Table:
+    u = _network_parts(net)
+    return u.group_by(KEY).aggregate(
+        network_n=u.count(),
+        network_minutes=_minutes(u.secs.sum()),
+        network_late_min=_minutes(u.late.sum()),
+        network_sessions=u.started.sum(),
+    )
+
+
+def event_stream(tables: Mapping[str, ir.Table], cache: bool = False) -> ir.Table | None:
+    """All event times of a student (door, card, library, network start and capped end),
+    with the previous and next event time; ``cache`` materialises it (it is read three times)."""
+    parts = []
+    if "door_events" in tables:
+        t = tables["door_events"]
+        parts.append(t.select("student_id", sec=_sec(t.ts), lib=ibis.literal(0)))
+    if "card_transactions" in tables:
+        t = tables["card_transactions"]
+        parts.append(t.select("student_id", sec=_sec(t.ts), lib=ibis.literal(0)))
+    if "library_events" in tables:
+        t = tables["library_events"]
+        parts.append(t.select("student_id", sec=_sec(t.ts), lib=ibis.ifelse(t.kind == "entry", 1, 0)))
+    if "network_sessions" in tables:
+        t = tables["network_sessions"]
+        s, e = _sec(t.start_ts), _sec(t.end_ts)
+        parts.append(t.select("student_id", sec=s, lib=ibis.literal(0)))
+        parts.append(t.select("student_id", sec=ibis.least(e, s + DAY_S), lib=ibis.literal(0)))
+    if not parts:
+        return None
+    ev = parts[0]
+    for p in parts[1:]:
+        ev = ev.union(p, distinct=False)
+    w = ibis.window(group_by=ev.student_id, order_by=[ev.sec, ev.lib])
+    out = ev.mutate(prev=ev.sec.lag().over(w), nxt=ev.sec.lead().over(w), day=ev.sec // DAY_S)
+    return out.cache() if cache else out
+
+
+def activity_daily(ev: ir.Table) -> tuple[ir.Table, ir.Table, ir.Table]:
+    """(activity span per day, longest overnight quiet gap per night, library minutes per day)."""
+    span = ev.group_by(KEY).aggregate(activity_n=ev.count(),
+                                      activity_span_min=_minutes(ev.sec.max() - ev.sec.min()))
+    q = ev.filter(ev.prev.notnull()).mutate(nday=(ev.sec + HALF_DAY) // DAY_S, ntod=(ev.sec + HALF_DAY) % DAY_S)
+    q = q.filter(q.ntod >= 6 * H)  # gap ends in [d-1 18:00, d 12:00)
+    gap = q.sec - ibis.greatest(q.prev, q.nday * DAY_S - 6 * H)
+    quiet = q.group_by(["student_id", q.nday.name("day")]).aggregate(activity_quiet_min=_minutes(gap.max()))
+    lib = ev.filter(ev.lib == 1)
+    big = lib.sec + 10 * DAY_S
+    end = ibis.least(lib.nxt.fill_null(big), (lib.day + 1) * DAY_S, lib.sec + LIBRARY_STAY_CAP_S)
+    libmin = lib.group_by(KEY).aggregate(library_minutes=_minutes((end - lib.sec).sum()))
+    return span, quiet, libmin
+
+
+# ----------------------------------------------------------------------------- assembly
+
+
+def _days_table(first_day: int, last_day: int, con: Any = None) -> ir.Table:
+    days = np.arange(first_day, last_day + 1, dtype="int64")
+    return small_table(con, pd.DataFrame({"day": days, "date": day_to_timestamp(days)}))
+
+
+def _left(spine: ir.Table, other: ir.Table) -> ir.Table:
+    joined = spine.left_join(other, KEY)
+    drop = [c for c in joined.columns if c.endswith("_right")]
+    return joined.drop(*drop) if drop else joined
+
+
+def _observed(flag_count: ir.NumericValue, lookback: int) -> ir.BooleanValue:
+    w = ibis.window(group_by=ibis._.student_id, order_by=ibis._.day, rows=(-(lookback - 1), 0))
+    return ibis.ifelse(flag_count.fill_null(0) > 0, 1, 0).sum().over(w) > 0
+
+
+def daily_expr(tables: Mapping[str, ir.Table], first_day: int, last_day: int,
+               cfg: FeatureConfig, con: Any = None) -> tuple[ir.Table, list[str]]:
+    """The daily table over days ``first_day..last_day`` (day indices, inclusive).
+
+    Returns the expression (columns ``student_id, day, date, observed_<prefix>...,
+    <channels>``) and the list of channel names present (registry order).
+    """
+    students = tables["students"]
+    spine = students.select("student_id").cross_join(_days_table(first_day, last_day, con))
+    present = [s for s in EVENT_SOURCES if s in tables]
+    if "door_events" in tables:
+        dday, dnight = door_daily(tables["door_events"])
+        spine = _left(_left(spine, dday), dnight)
+    if "card_transactions" in tables:
+        cday, shared = card_daily(tables["card_transactions"], students, cfg)
+        spine = _left(_left(spine, cday), shared)
+    if "library_events" in tables:
+        spine = _left(spine, library_daily(tables["library_events"]))
+    if "network_sessions" in tables:
+        spine = _left(spine, network_daily(tables["network_sessions"]))
+    ev = event_stream(tables, cache=True)
+    if ev is not None:
+        span, quiet, libmin = activity_daily(ev)
+        spine = _left(_left(spine, span), quiet)
+        if "library_events" in tables:
+            spine = _left(spine, libmin)
+
+    # observed flags and the carried door state need windows over the dense spine
+    win = {}
+    for src in present:
+        p = EVENT_SOURCES[src]
+        win[f"observed_{p}"] = _observed(spine[f"{p}_n"], cfg.observed_lookback_days)
+    if "door_events" in tables:
+        key = ibis.ifelse(spine.door_code_all.notnull(), spine.day * 2 + spine.door_code_all, ibis.null("int64"))
+        w = ibis.window(group_by=spine.student_id, order_by=spine.day, rows=(None, -1))
+        win["door_carried"] = key.max().over(w) % 2
+    s = spine.mutate(**win)
+
+    cols: dict[str, ir.Value] = {}
+    obs_any = None
+    for src in present:
+        flag = s[f"observed_{EVENT_SOURCES[src]}"]
+        cols[f"observed_{EVENT_SOURCES[src]}"] = flag
+        obs_any = flag if obs_any is None else (obs_any | flag)
+    if obs_any is not None:
+        cols["observed_activity"] = obs_any
+
+    def val(name: str, expr: ir.Value, flag: ir.BooleanValue) -> None:
+        cols[name] = ibis.ifelse(flag, expr.cast("float64"), ibis.null("float64"))
+
+    def zero(col: str) -> ir.NumericValue:
+        return s[col].cast("float64").fill_null(0.0)
+
+    if "door_events" in tables:
+        f = s.observed_door
+        val("door_return_min", s.door_return_min, f)
+        state = s.door_code_0400.cast("int64").fill_null(s.door_carried)
+        val("door_away_night", 1 - state, f)
+        val("door_first_out_min", s.door_first_out_min, f)
+        val("door_in_count", zero("door_in_count"), f)
+        val("door_out_count", zero("door_out_count"), f)
+        for k, (lo, hi) in enumerate(RETURN_BINS):
+            inbin = (s.door_return_min >= lo) & (s.door_return_min < hi)
+            val(f"door_return_bin{k}", ibis.ifelse(inbin.fill_null(False), 1.0, 0.0), f)
+    if "card_transactions" in tables:
+        f = s.observed_card
+        meals = sum((ibis.ifelse(s[m].fill_null(False), 1.0, 0.0) for m in
+                     ("card_breakfast", "card_lunch", "card_dinner")), ibis.literal(0.0))
+        for m in ("card_breakfast", "card_lunch", "card_dinner"):
+            val(m, ibis.ifelse(s[m].fill_null(False), 1.0, 0.0), f)
+        val("card_meals", meals, f)
+        canteen = zero("card_canteen_spend")
+        val("card_canteen_spend", canteen, f)
+        val("card_meal_price", ibis.ifelse(meals > 0, canteen / meals, ibis.null("float64")), f)
+        for m in ("card_supermarket_spend", "card_bathhouse_spend", "card_total_spend", "card_merchants"):
+            val(m, zero(m), f)
+        val("card_meals_accompanied", zero("card_meals_accompanied"), f)
+        for k in range(len(MEAL_BIN_HOURS) - 1):
+            val(f"card_meal_bin{k}", zero(f"card_meal_bin{k}"), f)
+    if "library_events" in tables:
+        f = s.observed_library
+        val("library_entries", zero("library_entries"), f)
+        val("library_minutes", zero("library_minutes"), f)
+    if "network_sessions" in tables:
+        f = s.observed_network
+        for m in ("network_minutes", "network_late_min", "network_sessions"):
+            val(m, zero(m), f)
+    if obs_any is not None:
+        any_flag = obs_any_expr(s, present)
+        val("activity_span_min", s.activity_span_min, any_flag)
+        val("activity_quiet_min", s.activity_quiet_min, any_flag)
+    order = [c.name for c in CHANNELS_BY_NAME.values() if c.name in cols]
+    flags = [c for c in cols if c.startswith("observed_")]
+    out = s.select("student_id", "day", "date", *[cols[f].name(f) for f in flags],
+                   *[cols[c].name(c) for c in order])
+    return out, order
+
+
+def obs_any_expr(s: ir.Table, present: list[str]) -> ir.BooleanValue:
+    """Observed in any present event source."""
+    flags = [s[f"observed_{EVENT_SOURCES[src]}"] for src in present]
+    out = flags[0]
+    for f in flags[1:]:
+        out = out | f
+    return out

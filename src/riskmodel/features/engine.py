@@ -1,0 +1,327 @@
+"""Engines and the two public entry points: :func:`build_daily` and :func:`build_features`.
+
+The same ibis expressions run on DuckDB (in-process, default) and on PySpark
+(``FeatureConfig(engine="spark")``, local mode unless ``spark_master`` says otherwise).
+Large outputs go straight to Parquet (``out=``) without passing through pandas.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import ibis.expr.types as ir
+import numpy as np
+import pandas as pd
+
+from riskmodel.features.academic import academic_expr
+from riskmodel.features.asof import day_index, day_to_timestamp, normalise_as_of
+from riskmodel.features.backends import connect, register_frames, small_table
+from riskmodel.features.census import census_expr
+from riskmodel.features.config import FeatureConfig
+from riskmodel.features.context import calendar_expr, leave_expr
+from riskmodel.features.daily import daily_expr
+from riskmodel.features.peers import peer_columns
+from riskmodel.features.registry import (
+    CHANNELS_BY_NAME,
+    EVENT_SOURCES,
+    FeatureSpec,
+    registry_for,
+    source_available,
+)
+from riskmodel.features.windows import WINDOW_AGGS, window_features_expr
+
+log = logging.getLogger(__name__)
+
+USED_TABLES: dict[str, tuple[str, ...]] = {
+    "students": ("student_id", "class_id", "dorm_room"),
+    "door_events": ("student_id", "ts", "direction"),
+    "card_transactions": ("student_id", "ts", "merchant_id", "category", "amount"),
+    "library_events": ("student_id", "ts", "kind"),
+    "network_sessions": ("student_id", "start_ts", "end_ts"),
+    "grades": ("student_id", "term", "credits", "score", "passed", "published_on"),
+    "census": ("student_id", "assessed_on", "instrument", "total_score", "key_item_positive", "screen_level"),
+    "calendar": ("date", "period"),
+    "leave_records": ("student_id", "start_ts", "end_ts"),
+}
+"""Tables and columns the feature engine reads (labels and the aid roster are never read)."""
+
+_EVENT_TIME = {"door_events": "ts", "card_transactions": "ts", "library_events": "ts",
+               "network_sessions": "start_ts"}
+
+
+class MissingSourceWarning(UserWarning):
+    """A source table is absent, so the features it feeds are left out."""
+
+
+class FeatureEngineError(ValueError):
+    """The inputs cannot be turned into features (message names table, column and rule)."""
+
+
+def _frames_of(sources: Any) -> dict[str, pd.DataFrame]:
+    tables = getattr(sources, "tables", sources)
+    if not isinstance(tables, Mapping):
+        raise TypeError("sources must be LoadedSources or a mapping of table name -> DataFrame")
+    if "students" not in tables:
+        raise FeatureEngineError("table students: required_table: the students table is required")
+    frames = {}
+    for name, cols in USED_TABLES.items():
+        if name not in tables or tables[name] is None:
+            continue
+        df = tables[name]
+        missing = [c for c in cols if c not in df.columns]
+        if missing:
+            raise FeatureEngineError(f"table {name}: column {missing[0]}: required_column "
+                                     f"(the feature engine needs {', '.join(cols)})")
+        frames[name] = df.loc[:, list(cols)]
+    frames["students"] = _unknown_groups_as_null(frames["students"])
+    return frames
+
+
+def _unknown_groups_as_null(students: pd.DataFrame) -> pd.DataFrame:
+    """A class or room the source declares unknown (contract v1.1) is no peer group: null it.
+
+    Otherwise every student of an export without classes (e.g. a card-only export) would be
+    one "class" and one "room", and meals with any student would count as shared.
+    """
+    from riskmodel.contracts import load_contracts
+
+    spec = load_contracts()["students"]
+    out = students.copy()
+    for col in ("class_id", "dorm_room"):
+        unknown = spec.column(col).unknown
+        if unknown is not None and col in out:
+            out[col] = out[col].where(out[col] != unknown, None)
+    return out
+
+
+# ------------------------------------------------------------------------------ period
+
+
+def _period(frames: Mapping[str, pd.DataFrame], cfg: FeatureConfig) -> tuple[int, int]:
+    """First and last day (day indices, inclusive) of the daily table."""
+    if cfg.period_start is not None and cfg.period_end is not None:
+        first, last = day_index([cfg.period_start, cfg.period_end])
+        return int(first), int(last)
+    if "calendar" in frames and len(frames["calendar"]):
+        days = day_index(frames["calendar"]["date"])
+        return int(days.min()), int(days.max())
+    lo, hi = [], []
+    for t, col in _EVENT_TIME.items():
+        if t in frames and len(frames[t]):
+            lo.append(frames[t][col].min())
+            hi.append(frames[t][col].max())
+    if not lo:
+        raise FeatureEngineError("no data period: give FeatureConfig.period_start/period_end, a calendar "
+                                 "table or at least one event table with rows")
+    first, last = day_index([min(lo), max(hi)])
+    return int(first), int(last)
+
+
+# ------------------------------------------------------------------------------ plan
+
+
+@dataclass
+class FeaturePlan:
+    """Which features are computed from the present sources, and which were left out."""
+
+    features: list[FeatureSpec]
+    left_out: dict[str, list[str]] = field(default_factory=dict)
+
+
+def plan_features(present: Iterable[str], cfg: FeatureConfig) -> FeaturePlan:
+    """Split the registry into computable features and those of absent sources."""
+    present_set = set(present)
+    keep, left = [], {}
+    for f in registry_for(cfg):
+        if source_available(f.source, present_set):
+            keep.append(f)
+        else:
+            left.setdefault(f.source, []).append(f.name)
+    return FeaturePlan(keep, left)
+
+
+def _warn_left_out(left_out: Mapping[str, Sequence[str]], what: str = "features") -> None:
+    for src, names in left_out.items():
+        label = "no event source" if src == "any" else f"source table {src!r}"
+        msg = f"{label} is absent: leaving out {len(names)} {what}: {', '.join(names)}"
+        warnings.warn(msg, MissingSourceWarning, stacklevel=3)
+        log.info(msg)
+
+
+def _channels_left_out(present: set[str]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for c in CHANNELS_BY_NAME.values():
+        if not source_available(c.source, present):
+            out.setdefault(c.source, []).append(c.name)
+    return out
+
+
+# ------------------------------------------------------------------------------ public API
+
+
+def build_daily(sources: Any, cfg: FeatureConfig | None = None, *, out: str | Path | None = None,
+                con: Any = None) -> pd.DataFrame | Path:
+    """The daily behaviour table: one row per student (``students``) and day of the period.
+
+    Columns: ``student_id``, ``date`` (datetime64, the day), ``observed_<source>`` and
+    ``observed_activity`` (bool: the source had an event for the student in the
+    ``cfg.observed_lookback_days`` days ending that day), then one float64 column per
+    channel in :data:`DAILY_CHANNELS` whose source is present (NaN where the source is
+    unobserved or the value is undefined), sorted by student_id, date.
+
+    The row of day d holds only events before d+1 00:00 (night channels: the night ending
+    on the morning of d), so it may be used for any as-of date t > d.
+    Absent sources leave their channels out with a :class:`MissingSourceWarning`. With
+    ``out`` the table is written to that Parquet file and its path returned.
+
+    Examples
+    --------
+    >>> daily = build_daily(loaded, FeatureConfig())  # doctest: +SKIP
+    """
+    cfg = cfg or FeatureConfig()
+    frames = _frames_of(sources)
+    _warn_left_out(_channels_left_out(set(frames)), "daily channels")
+    first, last = _period(frames, cfg)
+    con = con or connect(cfg)
+    tables = register_frames(con, frames)
+    expr, _ = daily_expr(tables, first, last, cfg, con)
+    expr = expr.drop("day").order_by(["student_id", "date"])
+    return _emit(con, expr, out, _fix_daily)
+
+
+def _fix_daily(df: pd.DataFrame) -> pd.DataFrame:
+    df["date"] = pd.to_datetime(df["date"]).astype("datetime64[ns]")
+    for c in df.columns:
+        if c.startswith("observed_"):
+            df[c] = df[c].astype(bool)
+        elif c in CHANNELS_BY_NAME:
+            df[c] = df[c].astype("float64")
+    return df.sort_values(["student_id", "date"], kind="stable").reset_index(drop=True)
+
+
+def _emit(con: Any, expr: ir.Table, out: str | Path | None,
+          fix: Callable[[pd.DataFrame], pd.DataFrame]) -> pd.DataFrame | Path:
+    if out is None:
+        return fix(con.execute(expr))
+    path = Path(out)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    con.to_parquet(expr, path)
+    return path
+
+
+def build_features(sources: Any, as_of_dates: Iterable[Any], cfg: FeatureConfig | None = None,
+                   daily: pd.DataFrame | None = None, *, out: str | Path | None = None,
+                   con: Any = None) -> pd.DataFrame | Path:
+    """Features per student and as-of date, point-in-time correct.
+
+    One row per student in ``students`` and as-of date (midnight; by default Mondays from
+    :func:`weekly_as_of_dates`); columns ``student_id``, ``as_of`` (datetime64) and one float64
+    column per registry feature whose source is present, in registry order. A record counts
+    for as-of t only if its event time is before t (:mod:`riskmodel.features.asof`).
+    Features of absent sources are left out with a :class:`MissingSourceWarning` naming
+    them. ``daily`` may pass a table from :func:`build_daily` (it must cover the days up to
+    the day before the last as-of date). With ``out`` the result is written to Parquet
+    and its path returned.
+
+    Examples
+    --------
+    >>> feats = build_features(loaded, weekly_as_of_dates("2024-09-02", "2025-06-30"))  # doctest: +SKIP
+    """
+    cfg = cfg or FeatureConfig()
+    frames = _frames_of(sources)
+    dates = normalise_as_of(as_of_dates)
+    con = con or connect(cfg)
+    tables = register_frames(con, frames)
+    as_of_days = [int(d) for d in day_index(dates)]
+    first, last = _period(frames, cfg)
+    daily_tbl = None
+    if daily is not None:
+        daily_tbl = register_frames(con, {"daily": _daily_with_day(daily)})["daily"]
+        dd = day_index(daily["date"])
+        first, last = int(dd.min()), int(dd.max())
+    expr, _plan = features_expr(con, tables, as_of_days, first, last, cfg, daily_tbl=daily_tbl)
+    return _emit(con, expr, out, _fix_features)
+
+
+def _daily_with_day(daily: pd.DataFrame) -> pd.DataFrame:
+    d = daily.copy()
+    d.insert(1, "day", day_index(d["date"]))
+    return d
+
+
+def _fix_features(df: pd.DataFrame) -> pd.DataFrame:
+    df["as_of"] = pd.to_datetime(df["as_of"]).astype("datetime64[ns]")
+    for c in df.columns[2:]:
+        df[c] = df[c].astype("float64")
+    return df.sort_values(["as_of", "student_id"], kind="stable").reset_index(drop=True)
+
+
+def features_expr(con: Any, tables: Mapping[str, ir.Table], as_of_days: Sequence[int], first: int,
+                  last: int, cfg: FeatureConfig, daily_tbl: ir.Table | None = None,
+                  warn: bool = True) -> tuple[ir.Table, FeaturePlan]:
+    """The feature table as one ibis expression (intermediate tables cached on the backend)."""
+    present = set(tables)
+    plan = plan_features(present, cfg)
+    if warn:
+        _warn_left_out(plan.left_out)
+    specs = plan.features
+    as_of_days = sorted(as_of_days)
+    need_last = max(as_of_days) - 1
+    if daily_tbl is None:
+        last = max(need_last, first)
+        daily_tbl, _ = daily_expr(tables, first, last, cfg, con)
+        daily_tbl = daily_tbl.cache()
+    elif last < need_last:
+        raise FeatureEngineError(f"table daily: column date: covers_as_of (it ends on "
+                                 f"{day_to_timestamp([last])[0].date()}, the as-of dates need days up to "
+                                 f"{day_to_timestamp([need_last])[0].date()})")
+    as_of = small_table(con, pd.DataFrame({"as_of_day": np.asarray(as_of_days, dtype="int64"),
+                                           "as_of": day_to_timestamp(as_of_days)}))
+    students = tables["students"]
+    base = students.select("student_id").cross_join(as_of)
+    win_specs = [s for s in specs if s.aggregate in WINDOW_AGGS]
+    res = base
+    if win_specs:
+        wf = window_features_expr(daily_tbl, base.select("student_id", "as_of_day"), as_of_days, first,
+                                  max(last, need_last), win_specs, cfg, con=con)
+        peer_specs = [s for s in specs if s.aggregate in ("vs_class", "vs_room")]
+        if peer_specs:
+            wf = wf.cache()
+            wf = _join(wf, peer_columns(wf.select("student_id", "as_of_day",
+                                                  *sorted({s.inputs[0] for s in peer_specs})),
+                                        students, peer_specs))
+        res = _join(res, wf)
+    as_of_keys = as_of.select("as_of_day")
+    if "grades" in tables:
+        res = _join(res, academic_expr(tables["grades"], as_of_keys, cfg))
+    if "census" in tables:
+        res = _join(res, census_expr(tables["census"], as_of_keys))
+    if "calendar" in tables:
+        res = _join(res, calendar_expr(tables["calendar"], as_of_keys), keys=["as_of_day"])
+    if "leave_records" in tables:
+        lv = leave_expr(tables["leave_records"], as_of_keys)
+        res = _join(res, lv)
+        res = res.mutate(context__leave_days__14d=res.context__leave_days__14d.fill_null(0.0))
+    cols = [s.name for s in specs]
+    missing = [c for c in cols if c not in res.columns]
+    if missing:  # pragma: no cover - a registry/computation mismatch is a bug
+        raise RuntimeError(f"registry features not computed: {missing[:5]}")
+    final = res.select("student_id", "as_of", *[res[c].cast("float64").name(c) for c in cols])
+    return final, plan
+
+
+def _join(left: ir.Table, right: ir.Table, keys: Sequence[str] = ("student_id", "as_of_day")) -> ir.Table:
+    j = left.left_join(right, list(keys))
+    drop = [c for c in j.columns if c.endswith("_right")]
+    return j.drop(*drop) if drop else j
+
+
+def present_event_sources(tables: Iterable[str]) -> list[str]:
+    """Event sources among ``tables`` in registry order."""
+    s = set(tables)
+    return [t for t in EVENT_SOURCES if t in s]
