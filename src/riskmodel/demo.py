@@ -1,9 +1,15 @@
 """`make demo`: the main job on the built-in simulated campus, end to end.
 
-1. make a random pseudonymisation key in the ignored folder `.riskmodel/` (never in the repo);
-2. simulate a campus (default 2,000 students, one year) as the information center would export it;
-3. validate it against contract v1 (`riskmodel validate`), pseudonymise, quarantine;
-4. the later stages (features, models, scoring, alerts, reports) as they exist.
+1. a random pseudonymisation key in the git-ignored folder `.riskmodel/` (never in the repo);
+2. simulate a campus (default 2,000 students, one year) as the information center would
+   export it, and print its realism and difficulty figures;
+3. validate it against contract v1 (what `riskmodel validate` does): pseudonymise, quarantine;
+4. the training job (the same Hydra config `riskmodel train` composes): features, the census
+   screen, logistic regression, LightGBM and the sequence model, evaluated on later weeks
+   beside the oracle, logged to MLflow, the best registered as `crisis-warning@champion`;
+5. score the last week of the data for one college with the champion and print its top flags
+   with their reasons;
+6. write that college's weekly check and monthly report (HTML) and print their paths.
 """
 
 from __future__ import annotations
@@ -16,8 +22,22 @@ from pathlib import Path
 
 from rich.console import Console
 
-console = Console()
+console = Console(width=None if sys.stdout.isatty() else 160)
 KEY_PATH = Path(".riskmodel") / "pseudonym.key"
+CALLER = "counselling-center"
+
+
+def _compose_training(data_dir: Path, key_file: Path, models: str, project_root: Path) -> object:
+    from hydra import compose, initialize_config_dir
+
+    from riskmodel.train import config_from_hydra
+
+    conf = project_root / "conf"
+    overrides = ["data=folder", f"data.folder={data_dir.resolve()}", f"data.key_file={key_file.resolve()}",
+                 f"model={models}", f"project_root={project_root}"]
+    with initialize_config_dir(config_dir=str(conf), version_base=None):
+        cfg = compose("train", overrides=overrides)
+    return config_from_hydra(cfg)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -27,25 +47,62 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--days", type=int, default=365)
     p.add_argument("--start", default="2023-09-01")
     p.add_argument("--seed", type=int, default=2023)
+    p.add_argument("--models", default="[census,logreg,lgbm,sequence]")
     args = p.parse_args(argv)
 
     from riskmodel.cli import print_validation_report
-    from riskmodel.contracts import generate_key_file, load_sources, write_quarantine
+    from riskmodel.contracts import generate_key_file, load_sources, resolve_key, write_quarantine
+    from riskmodel.reports.jobs import write_college_reports
+    from riskmodel.scoring.commands import flags_table
+    from riskmodel.scoring.scorer import Scorer
+    from riskmodel.scoping import load_access_config
     from riskmodel.simulate import load_config, simulate_to_folder
+    from riskmodel.train import comparison_markdown, run_training
 
+    project_root = Path.cwd().resolve()
     t0 = time.perf_counter()
     key_file = generate_key_file(KEY_PATH)
-    os.environ.setdefault("RISKMODEL_PSEUDONYM_KEY_FILE", str(key_file.resolve()))
+    os.environ["RISKMODEL_PSEUDONYM_KEY_FILE"] = str(key_file.resolve())
+    key = resolve_key(key_file=key_file)
+
     console.rule("[bold]1. simulate a campus")
     data_dir = args.out / "data"
-    cfg = load_config(students=args.students, start=args.start, days=args.days, seed=args.seed)
-    summary = simulate_to_folder(cfg, data_dir)
-    console.print(summary.to_table() if hasattr(summary, "to_table") else summary)
+    summary = simulate_to_folder(
+        load_config(students=args.students, start=args.start, days=args.days, seed=args.seed), data_dir)
+    console.print(summary.to_table())
+
     console.rule("[bold]2. validate against contract v1")
-    loaded = load_sources(data_dir, key_file=key_file)
+    loaded = load_sources(data_dir, key=key)
     print_validation_report(loaded.report)
     write_quarantine(loaded, data_dir / "_quarantine")
-    console.print(f"\ndemo finished in {time.perf_counter() - t0:,.0f} s; data in {data_dir}")
+
+    console.rule("[bold]3. train, evaluate, register (riskmodel train)")
+    cfg = _compose_training(data_dir, key_file, args.models, project_root)
+    result = run_training(cfg)
+    console.print(comparison_markdown(result), markup=False, highlight=False)
+    if result.registration is not None:
+        console.print(f"registered: {result.registration}", markup=False)
+
+    console.rule("[bold]4. score the last week of one college with the champion")
+    access = load_access_config(project_root / "conf" / "alerts" / "access.yaml")
+    scorer = Scorer.from_registry("crisis-warning", alias="champion", tracking_uri=result.tracking_uri,
+                                  access=access)
+    students = loaded.tables["students"]
+    college = str(students["college"].value_counts().idxmax())
+    end = loaded.report.period.end - __import__("pandas").Timedelta(days=1)
+    as_of = (end - __import__("pandas").Timedelta(days=end.weekday())).normalize()
+    scores = scorer.score(loaded, as_of, scope=f"college={college}", caller=CALLER, key=key)
+    console.print(f"as of {as_of.date()}, college {college}: {len(scores)} students scored")
+    console.print(flags_table(scores, n=5, lang="en"))
+    console.print(flags_table(scores, n=5, lang="zh"))
+
+    console.rule("[bold]5. weekly check and monthly report")
+    paths = write_college_reports(scorer, loaded, args.out / "reports", caller=CALLER, college=college,
+                                  as_of=as_of, key=key)
+    for kind, path in paths.items():
+        console.print(f"{kind}: {path.resolve()}")
+    console.print(f"\ndemo finished in {time.perf_counter() - t0:,.0f} s. "
+                  f"MLflow: mlflow ui --backend-store-uri {result.tracking_uri}")
     return 0
 
 

@@ -119,8 +119,8 @@ def crisis_labels(
     pos = ev[ev["level"] >= cfg.min_level]
     if not pos.empty:
         pairs = pos.merge(pd.DataFrame({"as_of": as_of}), how="cross")
-        delta = (pairs["occurred_on"] - pairs["as_of"]).dt.days
-        pairs = pairs[(delta >= 0) & (delta < h)].assign(days_to_event=delta)
+        pairs = pairs.assign(days_to_event=(pairs["occurred_on"] - pairs["as_of"]).dt.days.to_numpy())
+        pairs = pairs[(pairs["days_to_event"] >= 0) & (pairs["days_to_event"] < h)]
         first = pairs.groupby(["student_id", "as_of"], as_index=False)["days_to_event"].min()
         grid = grid.drop(columns="days_to_event").merge(first, on=["student_id", "as_of"], how="left")
         grid["label"] = grid["days_to_event"].notna().astype("int8")
@@ -130,7 +130,7 @@ def crisis_labels(
         hit = pairs[(delta >= 1) & (delta <= cfg.exclude_recent_days)][["student_id", "as_of"]]
         hit = hit.drop_duplicates().assign(_ex=True)
         grid = grid.merge(hit, on=["student_id", "as_of"], how="left")
-        grid["excluded"] = grid.pop("_ex").fillna(False).astype(bool)
+        grid["excluded"] = grid.pop("_ex").eq(True).to_numpy()
     return grid[["student_id", "as_of", "label", "days_to_event", "excluded"]]
 
 
