@@ -221,3 +221,16 @@ def test_the_table_is_rebuilt_from_the_mlflow_store(trained, tmp_path: Path) -> 
     assert all(rid in text for rid in a["run_id"]) and "Regenerate this table" in text
     with pytest.raises(LookupError, match="no runs with training id"):
         result_from_mlflow(cfg.tracking, tmp, "nope")
+
+
+def test_registered_model_has_its_model_card_beside_it(trained) -> None:  # type: ignore[no-untyped-def]
+    import mlflow
+
+    _, _, _, _, result = trained
+    client = mlflow.MlflowClient(tracking_uri=result.tracking_uri)
+    version = client.get_model_version_by_alias("crisis-warning", "champion")
+    names = {a.path for a in client.list_artifacts(version.run_id, "model_card")}
+    assert names == {f"model_card/model_card_{lang}.{ext}" for lang in ("zh", "en") for ext in ("md", "html")}
+    md_en = client.download_artifacts(version.run_id, "model_card/model_card_en.md")
+    text = open(md_en, encoding="utf-8").read()
+    assert "oracle" in text.lower() and "never" in text.lower()  # baselines beside it; intended use

@@ -590,6 +590,8 @@ def run_training(cfg: TrainConfig, inputs: TrainingInputs | None = None, tracker
                                             tags={"model_family": best, "training_id": training_id})
             for fam, rid in run_ids.items():
                 tracker.set_tags(rid, {"selected_for_registry": str(fam == best)})
+            log_model_card(tracker, best, fitted, registration.version, run_ids[best], inputs.description,
+                           cfg.eval.capacity)
     comparison = _comparison(fitted, oracle_eval, run_ids)
     result = TrainResult(training_id=training_id, comparison=comparison, fitted=fitted, run_ids=run_ids,
                          registration=registration, split=split_desc, data_description=inputs.description,
@@ -598,6 +600,32 @@ def run_training(cfg: TrainConfig, inputs: TrainingInputs | None = None, tracker
         write_comparison(result, Path(cfg.report_path) if Path(cfg.report_path).is_absolute()
                          else Path(cfg.project_root) / cfg.report_path)
     return result
+
+
+MODEL_LABELS = {"census": "census screen", "logreg": "logistic regression", "lgbm": "LightGBM",
+                "sequence": "sequence model"}
+
+
+def log_model_card(tracker: Any, best: str, fitted: dict[str, FittedModel], version: str, run_id: str,
+                   data_description: str, capacity: float) -> None:
+    """Log the registered model's card (Markdown and HTML, zh and en) beside it in MLflow.
+
+    The card holds the evaluation with the oracle and the other families as baselines, the
+    results by group, calibration, the features it uses by family and the intended use.
+    """
+    from riskmodel.features import FEATURES
+    from riskmodel.reports.model_card import card_info_from_evaluation, render_model_card
+
+    used = {str(c) for c in getattr(fitted[best].model, "feature_names_in_", [])}
+    features = [f for f in FEATURES if not used or f.name in used]
+    baselines = {MODEL_LABELS.get(f, f): fm.evaluation for f, fm in fitted.items() if f != best}
+    info = card_info_from_evaluation("crisis-warning", str(version), best, fitted[best].evaluation,
+                                     baselines=baselines, features=features, run_id=run_id,
+                                     data_description=data_description, capacity=capacity)
+    for lang in ("zh", "en"):
+        markdown, html = render_model_card(info, lang)
+        tracker.log_text(run_id, markdown, f"model_card/model_card_{lang}.md")
+        tracker.log_text(run_id, html, f"model_card/model_card_{lang}.html")
 
 
 def _log_run(tracker: Any, fm: FittedModel, spec: ModelSpec, cfg: TrainConfig, inputs: TrainingInputs,
