@@ -227,10 +227,12 @@ def test_registered_model_has_its_model_card_beside_it(trained) -> None:  # type
     import mlflow
 
     _, _, _, _, result = trained
-    client = mlflow.MlflowClient(tracking_uri=result.tracking_uri)
+    # registry_uri explicitly: another test in this worker may have set a process-wide one
+    client = mlflow.MlflowClient(tracking_uri=result.tracking_uri, registry_uri=result.tracking_uri)
     version = client.get_model_version_by_alias("crisis-warning", "champion")
     names = {a.path for a in client.list_artifacts(version.run_id, "model_card")}
     assert names == {f"model_card/model_card_{lang}.{ext}" for lang in ("zh", "en") for ext in ("md", "html")}
     md_en = client.download_artifacts(version.run_id, "model_card/model_card_en.md")
-    text = open(md_en, encoding="utf-8").read()
+    with open(md_en, encoding="utf-8") as fh:
+        text = fh.read()
     assert "oracle" in text.lower() and "never" in text.lower()  # baselines beside it; intended use

@@ -144,13 +144,20 @@ def import_export_cmd(
     Exits 1 when the export does not fit the layout (wrong encoding, missing column, unmapped
     code) or no key is given.
     """
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TaskID,
+        TextColumn,
+        TimeElapsedColumn,
+    )
 
     from riskmodel.adapters import AdapterError, ImportOptions, LayoutError, import_export
     from riskmodel.contracts import PseudonymKeyError
 
     opts = ImportOptions(limit_rows=limit_rows, out_format=out_format, overwrite=overwrite)
-    tasks: dict[str, int] = {}
+    tasks: dict[str, TaskID] = {}
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=err_console, transient=False) as bar:
 

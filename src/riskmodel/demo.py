@@ -19,15 +19,20 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+import pandas as pd
 from rich.console import Console
+
+if TYPE_CHECKING:
+    from riskmodel.train import TrainConfig
 
 console = Console(width=None if sys.stdout.isatty() else 160)
 KEY_PATH = Path(".riskmodel") / "pseudonym.key"
 CALLER = "counselling-center"
 
 
-def _compose_training(data_dir: Path, key_file: Path, models: str, project_root: Path) -> object:
+def _compose_training(data_dir: Path, key_file: Path, models: str, project_root: Path) -> TrainConfig:
     from hydra import compose, initialize_config_dir
 
     from riskmodel.train import config_from_hydra
@@ -53,9 +58,9 @@ def main(argv: list[str] | None = None) -> int:
     from riskmodel.cli import print_validation_report
     from riskmodel.contracts import generate_key_file, load_sources, resolve_key, write_quarantine
     from riskmodel.reports.jobs import write_college_reports
+    from riskmodel.scoping import load_access_config
     from riskmodel.scoring.commands import flags_table
     from riskmodel.scoring.scorer import Scorer
-    from riskmodel.scoping import load_access_config
     from riskmodel.simulate import load_config, simulate_to_folder
     from riskmodel.train import comparison_markdown, run_training
 
@@ -89,8 +94,10 @@ def main(argv: list[str] | None = None) -> int:
                                   access=access)
     students = loaded.tables["students"]
     college = str(students["college"].value_counts().idxmax())
-    end = loaded.report.period.end - __import__("pandas").Timedelta(days=1)
-    as_of = (end - __import__("pandas").Timedelta(days=end.weekday())).normalize()
+    period = loaded.report.period
+    assert period is not None, "the simulated campus always has a calendar"
+    end = period.end - pd.Timedelta(days=1)
+    as_of = (end - pd.Timedelta(days=end.weekday())).normalize()
     scores = scorer.score(loaded, as_of, scope=f"college={college}", caller=CALLER, key=key)
     console.print(f"as of {as_of.date()}, college {college}: {len(scores)} students scored")
     console.print(flags_table(scores, n=5, lang="en"))

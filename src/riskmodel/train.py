@@ -26,7 +26,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -318,8 +318,8 @@ def _build_inputs(cfg: TrainConfig, folder: Path, key: Any) -> TrainingInputs:
     start, end = pd.Timestamp(period.start).normalize(), pd.Timestamp(period.end).normalize() - pd.Timedelta(days=1)
     as_of = snapshot_dates(start, end, cfg.dataset)
     fcfg = FeatureConfig(**cfg.features)
-    daily = build_daily(loaded, fcfg)
-    feats = build_features(loaded, as_of, fcfg, daily=daily)
+    daily = cast(pd.DataFrame, build_daily(loaded, fcfg))  # no ``out``: the table itself
+    feats = cast(pd.DataFrame, build_features(loaded, as_of, fcfg, daily=daily))
     names = [c for c in feats.columns if c not in ID_COLUMNS]
     oracle = read_oracle(folder / "truth", key)
     tables = {t: loaded.tables.get(t) for t in sorted(loaded.tables)}

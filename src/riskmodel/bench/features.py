@@ -110,10 +110,10 @@ def synth_chunk(first: int, n_students: int, n_days: int, seed: int) -> dict[str
         c_mer.append(np.char.add("CAN", mer[eat].astype(str)))
         c_cat.append(np.full(eat.sum(), "canteen"))
         c_amt.append((amount * price[S[eat]] * rng.uniform(0.6, 1.4, eat.sum())).round(1))
-    for cat, p, lo, hi, m_lo, m_hi in (("supermarket", 0.3, 3, 40, 9 * 60, 22 * 60),
+    for cat, p_cat, lo, hi, m_lo, m_hi in (("supermarket", 0.3, 3, 40, 9 * 60, 22 * 60),
                                        ("bathhouse", 0.15, 2, 6, 19 * 60, 22.5 * 60),
                                        ("other", 0.1, 1, 20, 8 * 60, 21 * 60)):
-        k = rng.random(S.size) < p
+        k = rng.random(S.size) < p_cat
         c_s.append(S[k])
         c_d.append(D[k])
         c_m.append(rng.uniform(m_lo, m_hi, k.sum()))

@@ -31,7 +31,7 @@ import secrets
 import tempfile
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pandas as pd
 
@@ -108,10 +108,10 @@ def feature_stage(folder: Path, key: Any, work: Path, experiments_dir: Path) -> 
         warnings.simplefilter("always", MissingSourceWarning)
         cpu0 = _cpu_s()
         with measure() as m_daily:
-            daily_path = build_daily(loaded, cfg, out=work / "daily.parquet")
+            daily_path = cast(Path, build_daily(loaded, cfg, out=work / "daily.parquet"))  # with ``out``: its path
         with measure() as m_feat:
             daily = pd.read_parquet(daily_path)
-            feats = build_features(loaded, dates, cfg, daily=daily)
+            feats = cast(pd.DataFrame, build_features(loaded, dates, cfg, daily=daily))
         cpu_s = _cpu_s() - cpu0
     daily_rows = pq.ParquetFile(daily_path).metadata.num_rows
     daily_cols = pq.ParquetFile(daily_path).schema_arrow.names

@@ -73,7 +73,7 @@ def build_sequence_store(daily: pd.DataFrame, sequence_days: int = 84,
     sid = pd.Index(sorted(d["student_id"].unique())) if students is None else pd.Index(students.astype(str))
     start = d["date"].min() if len(d) else pd.Timestamp("1970-01-01")
     n_days = int((d["date"].max() - start).days) + 1 if len(d) else 0
-    vals = np.full((len(sid), sequence_days + n_days, len(channels)), np.nan, dtype=dtype)
+    vals: np.ndarray = np.full((len(sid), sequence_days + n_days, len(channels)), np.nan, dtype=dtype)
     obs = np.zeros((len(sid), sequence_days + n_days), dtype=bool)
     si = sid.get_indexer(d["student_id"])
     keep = si >= 0

@@ -135,7 +135,7 @@ def leave_one_year_out(as_of_dates: pd.DatetimeIndex, horizon_days: int, gap_day
     dates = pd.DatetimeIndex(pd.to_datetime(as_of_dates)).unique().sort_values()
     gap = max(int(gap_days), int(horizon_days))
     years = _academic_year(dates, year_start_month)
-    folds = []
+    folds: list[tuple[int, pd.DatetimeIndex, pd.DatetimeIndex]] = []
     if len(np.unique(years)) < 2:
         return folds
     for y in np.unique(years):

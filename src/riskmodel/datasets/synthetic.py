@@ -94,7 +94,7 @@ def window_features(daily: pd.DataFrame, as_of: pd.DatetimeIndex, windows: tuple
     d = daily.sort_values(["student_id", "date"])
     out = []
     for a in pd.DatetimeIndex(as_of):
-        parts = {"student_id": None}
+        parts: dict[str | int, pd.DataFrame | None] = {"student_id": None}
         for w in windows:
             win = d[(d["date"] < a) & (d["date"] >= a - pd.Timedelta(days=w))]
             g = win.groupby("student_id")[chans].mean()

@@ -136,7 +136,8 @@ class FeaturePlan:
 def plan_features(present: Iterable[str], cfg: FeatureConfig) -> FeaturePlan:
     """Split the registry into computable features and those of absent sources."""
     present_set = set(present)
-    keep, left = [], {}
+    keep: list[FeatureSpec] = []
+    left: dict[str, list[str]] = {}
     for f in registry_for(cfg):
         if source_available(f.source, present_set):
             keep.append(f)

@@ -158,7 +158,7 @@ def window_features_expr(daily: ir.Table, students_asof: ir.Table, as_of_days: S
         long = _span_deltas(cum, _span_keys(plan, [(wd, 0, wd) for wd in windows]), sorted(base_terms), con)
         if cache:  # materialise: otherwise the deltas are inlined into every formula that uses them
             long = long.cache()
-        stems = {}
+        stems: dict[str, FeatureSpec] = {}
         for s in win_specs:
             stems.setdefault(s.name.rsplit("__", 1)[0], s)
         vals = long.select("student_id", "as_of_day", "span",

@@ -10,22 +10,27 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from riskmodel.models.calibration import Calibrator
 from riskmodel.models.census import CENSUS_COLUMNS, CensusScreenModel
 from riskmodel.models.lgbm import LGBMCrisisModel
 from riskmodel.models.logreg import LogRegCrisisModel
 
+if TYPE_CHECKING:  # torch is imported only when the sequence family is used
+    from riskmodel.models.sequence import SequenceCrisisModel
+
 FAMILIES = ("census", "logreg", "lgbm", "sequence")
 
 
-def model_class(family: str) -> type:
+def model_class(family: str) -> (type[CensusScreenModel] | type[LogRegCrisisModel] | type[LGBMCrisisModel]
+                                  | type[SequenceCrisisModel]):
     """The estimator class of a model family name."""
     if family == "sequence":
         from riskmodel.models.sequence import SequenceCrisisModel
 
         return SequenceCrisisModel
-    classes = {"census": CensusScreenModel, "logreg": LogRegCrisisModel, "lgbm": LGBMCrisisModel}
+    classes: dict[str, type[CensusScreenModel] | type[LogRegCrisisModel] | type[LGBMCrisisModel]] = {"census": CensusScreenModel, "logreg": LogRegCrisisModel, "lgbm": LGBMCrisisModel}
     if family not in classes:
         raise ValueError(f"unknown model family {family!r}; expected one of {FAMILIES}")
     return classes[family]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 from sklearn.exceptions import NotFittedError
@@ -15,6 +17,13 @@ class CrisisModelMixin:
     """
 
     family: str = "base"
+    # learned in ``fit`` (or ``load``) by every subclass
+    feature_names_in_: np.ndarray
+    calibrator_: Any
+
+    def _raw_score(self, X: Any) -> np.ndarray:
+        """Uncalibrated score (higher = riskier); implemented by every subclass."""
+        raise NotImplementedError
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "calibrator_"):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import cast
 
 import lightgbm as lgb
 import numpy as np
@@ -77,7 +78,9 @@ class LGBMCrisisModel(CrisisModelMixin):
         return self
 
     def _margin(self, X: pd.DataFrame) -> np.ndarray:
-        return self.booster_.predict(X.to_numpy(np.float64), num_iteration=self.best_iteration_, raw_score=True)
+        # a plain raw-score prediction is always an array (the stubs also allow sparse/list outputs)
+        return cast(np.ndarray, self.booster_.predict(X.to_numpy(np.float64), num_iteration=self.best_iteration_,
+                                                      raw_score=True))
 
     def _raw_score(self, X: pd.DataFrame) -> np.ndarray:
         return self._margin(self._check_frame(X))

@@ -57,6 +57,7 @@ class _Encoder(nn.Module):
         else:
             h = inp.transpose(1, 2)
             for conv in self.convs:
+                assert isinstance(conv, nn.Conv1d)  # ModuleList iterates as plain Modules
                 pad = conv.dilation[0] * (conv.kernel_size[0] - 1)
                 h = torch.relu(conv(nn.functional.pad(h, (pad, 0))))
             out = h.transpose(1, 2)

@@ -14,6 +14,7 @@ import warnings
 from collections.abc import Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import matplotlib
 
@@ -23,6 +24,9 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib import font_manager  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
+
+if TYPE_CHECKING:
+    from matplotlib.typing import RcKeyType
 
 CJK_FAMILIES = ("Noto Sans CJK SC", "Noto Sans CJK JP", "Noto Sans SC", "WenQuanYi Zen Hei",
                 "WenQuanYi Micro Hei", "Source Han Sans SC", "AR PL UMing CN")
@@ -53,7 +57,7 @@ def _ensure_cjk_font() -> list[str]:
 @contextmanager
 def _style():  # type: ignore[no-untyped-def]
     fams = _ensure_cjk_font() + ["DejaVu Sans"]
-    rc = {"font.family": "sans-serif", "font.sans-serif": fams, "axes.unicode_minus": False,
+    rc: dict[RcKeyType, Any] = {"font.family": "sans-serif", "font.sans-serif": fams, "axes.unicode_minus": False,
           "figure.dpi": 100, "savefig.dpi": 100, "axes.spines.top": False, "axes.spines.right": False,
           "font.size": 9}
     with plt.rc_context(rc), warnings.catch_warnings():

@@ -13,7 +13,7 @@ import logging
 import warnings
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pandas as pd
 
@@ -165,7 +165,7 @@ def student_page(scorer: Any, loaded: Any, student_id: str, as_of: Any, *, scope
     hist = score_weeks(scorer, loaded, dates, scope, caller, key)
     hist = hist[hist["student_id"].astype(str) == str(student_id)] if len(hist) else None
     tables = loaded.tables
-    daily = build_daily(loaded)
+    daily = cast(pd.DataFrame, build_daily(loaded))  # no ``out``: the table itself
     daily = daily[daily["student_id"].astype(str) == str(student_id)]
     alerts = week_alerts(scorer, loaded, t, scope=scope, caller=caller, key=key, nights=nights)
     fam = expl.families

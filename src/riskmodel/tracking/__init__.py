@@ -221,16 +221,23 @@ class Tracker:
 
 
 def load_pyfunc(model_uri: str, tracking_uri: str | None = None):  # type: ignore[no-untyped-def]
-    """``mlflow.pyfunc.load_model`` against a given store (restores the global URI after)."""
-    prev = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
-    if tracking_uri:
-        mlflow.set_tracking_uri(tracking_uri)
-        mlflow.set_registry_uri(tracking_uri)
-    try:
+    """``mlflow.pyfunc.load_model`` of a model in a given store, without touching global state.
+
+    ``models:/`` and ``runs:/`` URIs are resolved and downloaded through a client bound to
+    ``tracking_uri`` (as tracking and registry URI), into a temporary folder that lives as long
+    as the loaded model; the process-wide MLflow URIs are never set.
+    """
+    import tempfile
+
+    from riskmodel.tracking.serving import fetch_model
+
+    if not tracking_uri or not model_uri.startswith(("models:/", "runs:/")):
         return mlflow.pyfunc.load_model(model_uri)
-    finally:
-        mlflow.set_tracking_uri(prev[0])
-        mlflow.set_registry_uri(prev[1])
+    tmp = tempfile.TemporaryDirectory(prefix="riskmodel-pyfunc-")
+    fetched = fetch_model(model_uri, tmp.name, tracking_uri=tracking_uri)
+    model = mlflow.pyfunc.load_model(str(fetched.pyfunc_dir))
+    model._riskmodel_tmpdir = tmp  # keep the files while the model is used
+    return model
 
 
 def scan_store(paths: list[str | Path], needles: list[str]) -> list[tuple[str, str]]:

@@ -10,8 +10,11 @@ from __future__ import annotations
 import mlflow
 import pandas as pd
 
+# by name: ``mlflow.pyfunc`` is a lazy loader mypy cannot follow
+from mlflow.pyfunc import PythonModel
 
-class CrisisPyfunc(mlflow.pyfunc.PythonModel):
+
+class CrisisPyfunc(PythonModel):
     """Input: the window-feature columns (tabular families) or the long daily frame
     (``snapshot``, ``lag``, ``day_observed``, channels) for the sequence family.
     Output: a DataFrame with ``risk`` (calibrated probability), plus ``snapshot`` for sequences.
