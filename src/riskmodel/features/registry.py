@@ -366,6 +366,9 @@ def _peer_features(base: dict[str, FeatureSpec]) -> list[FeatureSpec]:
     for bname in PEER_BASES:
         b = base[bname]
         prefix, stem, win = bname.split("__")
+        channel = CHANNELS_BY_NAME.get(b.channel or "")
+        label_zh = channel.label_zh if channel else "独自就餐比例"
+        label_en = channel.label_en if channel else "the share of meals eaten alone"
         for kind, zh, en in (("vs_class", "同班同学", "classmates"), ("vs_room", "室友", "roommates")):
             out.append(FeatureSpec(
                 name=f"{prefix}__{stem}_{kind}__{win}", family=b.family, source=b.source,
@@ -373,7 +376,10 @@ def _peer_features(base: dict[str, FeatureSpec]) -> list[FeatureSpec]:
                 description_zh=f"{b.name} 与{zh}（不含本人）均值之差。" + b.description_zh,
                 description_en=f"{b.name} minus the mean of the student's {en} (excluding the student). "
                                + b.description_en,
-                reason_zh=f"与{zh}相比：{b.reason_zh}", reason_en=f"Compared with {en}: {b.reason_en}",
+                # the value is a difference from the peers' mean, so the sentence says so
+                reason_zh=f"近{win[:-1]}天{label_zh}与{zh}平均之差为{{value}}（本人此前通常为{{usual}}）",
+                reason_en=f"Over the last {win[:-1]} days, {label_en} minus the {en}' mean: {{value}} "
+                          f"(usually {{usual}})",
                 aggregate=kind, inputs=(bname,)))
     return out
 
