@@ -433,29 +433,42 @@ def train(
 @app.command()
 def features(
     folder: Annotated[Path, typer.Argument(help="Folder of source tables (<table>.parquet or .csv).")],
-    out: Annotated[Path, typer.Option("--out", help="Output folder (features.parquet, daily.parquet).")],
+    out: Annotated[Path, typer.Option("--out", help="Output folder (features.parquet, and the daily table "
+                                                    "as the Parquet folder daily/).")],
     as_of: Annotated[list[str] | None, typer.Option("--as-of", help="As-of date (repeatable); default: "
                                                     "every Monday of the data period.")] = None,
     engine: Annotated[str, typer.Option(help="duckdb (default) or spark.")] = "duckdb",
     daily: Annotated[bool, typer.Option("--daily/--no-daily", help="Also write the daily table.")] = True,
     key_file: KeyFileOpt = None,
 ) -> None:
-    """Build point-in-time features (and the daily table) and write them as Parquet."""
+    """Build point-in-time features (and the daily table) and write them as Parquet.
+
+    The campus is built in chunks of students (``FeatureConfig.chunk_students``); the
+    progress bar counts chunks.
+    """
     import warnings
 
     import pandas as pd
-    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        SpinnerColumn,
+        TextColumn,
+        TimeElapsedColumn,
+    )
 
     from riskmodel.contracts import ContractError, PseudonymKeyError, load_sources
-    from riskmodel.features import FeatureConfig, MissingSourceWarning, build_daily, build_features
+    from riskmodel.features import FeatureConfig, MissingSourceWarning, build_feature_store
     from riskmodel.features.asof import weekly_as_of_dates
     from riskmodel.features.backends import connect
 
     cfg = FeatureConfig(engine=engine)
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
-                  console=err_console) as progress, warnings.catch_warnings(record=True) as caught:
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=err_console) as progress, \
+            warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", MissingSourceWarning)
-        step = progress.add_task("loading and validating sources", total=3)
+        step = progress.add_task("loading and validating sources", total=None)
         try:
             loaded = load_sources(folder, key_file=key_file)
         except (ContractError, PseudonymKeyError) as exc:
@@ -469,13 +482,15 @@ def features(
             err_console.print("no data period (no calendar table): give --as-of dates")
             raise typer.Exit(1)
         con = connect(cfg)
-        out.mkdir(parents=True, exist_ok=True)
-        progress.update(step, advance=1, description="building the daily table")
-        if daily:
-            build_daily(loaded, cfg, out=out / "daily.parquet", con=con)
-        progress.update(step, advance=1, description=f"building features for {len(dates)} as-of date(s)")
-        path = build_features(loaded, dates, cfg, out=out / "features.parquet", con=con)
-        progress.update(step, advance=1, description="done")
+        progress.update(step, description=f"daily table and features for {len(dates)} as-of date(s), "
+                                          "chunks of students")
+
+        def tick(done: int, total: int) -> None:
+            progress.update(step, completed=done, total=total)
+
+        paths = build_feature_store(loaded, dates, out, cfg, daily=daily, con=con, on_progress=tick)
+        path = paths["features"]
+        progress.update(step, description="done")
     for w in caught:
         if issubclass(w.category, MissingSourceWarning):
             msg = str(w.message)

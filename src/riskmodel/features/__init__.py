@@ -5,6 +5,7 @@ Public API::
     from riskmodel.features import FeatureConfig, build_daily, build_features, weekly_as_of_dates
     daily = build_daily(loaded, FeatureConfig())
     feats = build_features(loaded, weekly_as_of_dates("2024-09-02", "2025-06-30"), FeatureConfig())
+    paths = build_feature_store(loaded, dates, "store/", FeatureConfig())  # a whole campus, chunk by chunk
 
 Every feature is declared once in :data:`FEATURES` (see ``docs/features.md``); the as-of rule
 lives in :mod:`riskmodel.features.asof`.
@@ -16,6 +17,7 @@ from riskmodel.features.engine import (
     FeatureEngineError,
     MissingSourceWarning,
     build_daily,
+    build_feature_store,
     build_features,
     plan_features,
 )
@@ -39,6 +41,7 @@ __all__ = [
     "FeatureSpec",
     "MissingSourceWarning",
     "build_daily",
+    "build_feature_store",
     "build_features",
     "build_registry",
     "feature_names",

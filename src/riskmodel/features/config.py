@@ -29,6 +29,9 @@ class FeatureConfig:
     credits_per_term : the study plan, in credits per graded term ("credits behind plan").
     period_start, period_end : first and last day of the daily table (inclusive); taken
         from the calendar table, else from the event data, when not given.
+    chunk_students : campuses with more students are built in chunks of this many students
+        (each chunk's daily table is built, used and dropped before the next), which
+        bounds memory; None builds everyone at once.
     threads, memory_limit, temp_directory : DuckDB resources (None: DuckDB's defaults).
     spark_master : Spark master URL for ``engine="spark"``.
     """
@@ -44,6 +47,7 @@ class FeatureConfig:
     credits_per_term: float = 20.0
     period_start: str | None = None
     period_end: str | None = None
+    chunk_students: int | None = 8000
     threads: int | None = None
     memory_limit: str | None = None
     temp_directory: str | None = None
@@ -57,6 +61,8 @@ class FeatureConfig:
             raise ValueError(f"FeatureConfig.windows must be positive day counts, got {self.windows!r}")
         if self.change_baseline_days % self.change_block_days:
             raise ValueError("change_baseline_days must be a multiple of change_block_days")
+        if self.chunk_students is not None and self.chunk_students < 1:
+            raise ValueError(f"FeatureConfig.chunk_students must be >= 1 or None, got {self.chunk_students!r}")
         if self.observed_lookback_days < 1:
             raise ValueError("observed_lookback_days must be >= 1")
 

@@ -19,7 +19,7 @@ without events.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 import ibis
@@ -90,17 +90,15 @@ def _meal_slot(tod: ir.IntegerValue) -> ir.IntegerValue:
     return ibis.cases(*branches, else_=ibis.null("int64"))
 
 
-def card_daily(card: ir.Table, students: ir.Table, cfg: FeatureConfig) -> tuple[ir.Table, ir.Table]:
-    """Card transactions -> (day aggregates, shared meals per day).
-
-    A canteen swipe is *accompanied* when the previous or next swipe at the same merchant on
-    the same day by someone of the same dorm room, or of the same class, is another student
-    within ``cfg.coswipe_seconds`` (neighbour windows over swipes sorted by place and time,
-    not a range self-join). A meal slot is shared when any of its swipes is accompanied.
-    """
+def _card_prepared(card: ir.Table) -> ir.Table:
     c = card.select("student_id", "merchant_id", "category", "amount", sec=_sec(card.ts))
     c = c.mutate(day=c.sec // DAY_S, tod=c.sec % DAY_S, canteen=c.category == "canteen")
-    c = c.mutate(slot=_meal_slot(c.tod))
+    return c.mutate(slot=_meal_slot(c.tod))
+
+
+def card_day(card: ir.Table) -> ir.Table:
+    """Card day aggregates: meals by slot, spending by category, merchants, meal-time bins."""
+    c = _card_prepared(card)
     aggs = {
         "card_n": c.count(),
         "card_breakfast": _count_if(c.canteen & (c.slot == 0)) > 0,
@@ -115,8 +113,21 @@ def card_daily(card: ir.Table, students: ir.Table, cfg: FeatureConfig) -> tuple[
     for k in range(len(MEAL_BIN_HOURS) - 1):
         lo, hi = MEAL_BIN_HOURS[k] * H, MEAL_BIN_HOURS[k + 1] * H
         aggs[f"card_meal_bin{k}"] = _count_if(c.canteen & (c.tod >= lo) & (c.tod < hi))
-    day = c.group_by(KEY).aggregate(**aggs)
+    return c.group_by(KEY).aggregate(**aggs)
 
+
+def card_shared(card: ir.Table, students: ir.Table, cfg: FeatureConfig) -> ir.Table:
+    """Shared canteen meals per student and day (``card_meals_accompanied``).
+
+    Needs the whole campus (a student's roommates and classmates), so the chunked engine
+    computes it once before it splits the students.
+
+    A canteen swipe is *accompanied* when the previous or next swipe at the same merchant on
+    the same day by someone of the same dorm room, or of the same class, is another student
+    within ``cfg.coswipe_seconds`` (neighbour windows over swipes sorted by place and time,
+    not a range self-join). A meal slot is shared when any of its swipes is accompanied.
+    """
+    c = _card_prepared(card)
     can = c.filter(c.canteen & c.slot.notnull())
     peers = students.select("student_id", "class_id", "dorm_room")
     can = can.join(peers, "student_id")
@@ -133,7 +144,7 @@ def card_daily(card: ir.Table, students: ir.Table, cfg: FeatureConfig) -> tuple[
     can = can.mutate(acc=ibis.ifelse(accompanied("dorm_room") | accompanied("class_id"), 1, 0))
     slots = can.group_by(["student_id", "day", "slot"]).aggregate(acc=can.acc.max())
     shared = slots.group_by(KEY).aggregate(card_meals_accompanied=slots.acc.sum())
-    return day, shared
+    return shared
 
 
 def library_daily(library: ir.Table) -> ir.Table:
@@ -193,13 +204,21 @@ def event_stream(tables: Mapping[str, ir.Table], cache: bool = False) -> ir.Tabl
     return out.cache() if cache else out
 
 
-def activity_daily(ev: ir.Table) -> tuple[ir.Table, ir.Table, ir.Table]:
-    """(activity span per day, longest overnight quiet gap per night, library minutes per day)."""
+def activity_daily(ev: ir.Table, first_day: int) -> tuple[ir.Table, ir.Table, ir.Table]:
+    """(activity span per day, longest overnight quiet gap per night, library minutes per day).
+
+    The quiet gap of the night ending on d runs from 18:00 on d-1, or from the previous
+    event when that is later, to each event before 12:00 on d; when the student has no
+    earlier event in the data, from 18:00 only if that lies inside the period (days from
+    ``first_day``): the night before the data starts is not observed.
+    """
     span = ev.group_by(KEY).aggregate(activity_n=ev.count(),
                                       activity_span_min=_minutes(ev.sec.max() - ev.sec.min()))
-    q = ev.filter(ev.prev.notnull()).mutate(nday=(ev.sec + HALF_DAY) // DAY_S, ntod=(ev.sec + HALF_DAY) % DAY_S)
+    q = ev.mutate(nday=(ev.sec + HALF_DAY) // DAY_S, ntod=(ev.sec + HALF_DAY) % DAY_S)
     q = q.filter(q.ntod >= 6 * H)  # gap ends in [d-1 18:00, d 12:00)
-    gap = q.sec - ibis.greatest(q.prev, q.nday * DAY_S - 6 * H)
+    night_start = q.nday * DAY_S - 6 * H
+    q = q.filter(q.prev.notnull() | (night_start >= first_day * DAY_S))
+    gap = q.sec - ibis.greatest(q.prev.fill_null(night_start), night_start)
     quiet = q.group_by(["student_id", q.nday.name("day")]).aggregate(activity_quiet_min=_minutes(gap.max()))
     lib = ev.filter(ev.lib == 1)
     big = lib.sec + 10 * DAY_S
@@ -216,6 +235,26 @@ def _days_table(first_day: int, last_day: int, con: Any = None) -> ir.Table:
     return small_table(con, pd.DataFrame({"day": days, "date": day_to_timestamp(days)}))
 
 
+def door_state_before(door: ir.Table, first_day: int) -> ir.Table:
+    """(student_id, door_in_before): 1 when the student's last door event before the night
+    of ``first_day`` (before 12:00 the day before) was an entry, 0 for an exit.
+
+    Seeds the carried door state, so that a daily table that starts late (the engine
+    builds only the days the windows read) carries the same state as one built from the
+    first day of the data.
+    """
+    cut = day_to_timestamp([first_day - 1])[0] + pd.Timedelta(hours=12)
+    d = door.filter(door.ts < cut)
+    d = d.select("student_id", code=_sec(d.ts) * 2 + ibis.ifelse(d.direction == "in", 1, 0))
+    return d.group_by("student_id").aggregate(door_in_before=d.code.max() % 2)
+
+
+def _left_on(spine: ir.Table, other: ir.Table, key: str) -> ir.Table:
+    joined = spine.left_join(other, key)
+    drop = [c for c in joined.columns if c.endswith("_right")]
+    return joined.drop(*drop) if drop else joined
+
+
 def _left(spine: ir.Table, other: ir.Table) -> ir.Table:
     joined = spine.left_join(other, KEY)
     drop = [c for c in joined.columns if c.endswith("_right")]
@@ -227,43 +266,101 @@ def _observed(flag_count: ir.NumericValue, lookback: int) -> ir.BooleanValue:
     return ibis.ifelse(flag_count.fill_null(0) > 0, 1, 0).sum().over(w) > 0
 
 
+EVENT_TIME_COLUMNS = {"door_events": "ts", "card_transactions": "ts", "library_events": "ts",
+                      "network_sessions": "start_ts"}
+
+
+def events_in_period(tables: Mapping[str, ir.Table], first_day: int, last_day: int) -> dict[str, ir.Table]:
+    """Event tables cut to the events a daily table over ``first_day..last_day`` can use:
+    from 00:00 of the day before ``first_day`` (night channels and sessions that run past
+    midnight) to 24:00 of ``last_day``. Other tables pass unchanged."""
+    lo = day_to_timestamp([first_day - 1])[0]
+    hi = day_to_timestamp([last_day + 1])[0]
+    out = dict(tables)
+    for name, col in EVENT_TIME_COLUMNS.items():
+        if name in out:
+            t = out[name]
+            out[name] = t.filter((t[col] >= lo) & (t[col] < hi))
+    return out
+
+
 def daily_expr(tables: Mapping[str, ir.Table], first_day: int, last_day: int,
-               cfg: FeatureConfig, con: Any = None) -> tuple[ir.Table, list[str]]:
+               cfg: FeatureConfig, con: Any = None, shared: ir.Table | None = None,
+               channels: Collection[str] | None = None) -> tuple[ir.Table, list[str]]:
     """The daily table over days ``first_day..last_day`` (day indices, inclusive).
 
     Returns the expression (columns ``student_id, day, date, observed_<prefix>...,
-    <channels>``) and the list of channel names present (registry order).
+    <channels>``) and the list of channel names present (registry order). ``shared`` may
+    give the shared-meal counts precomputed on the whole campus (:func:`card_shared`),
+    when ``tables`` hold only some of the students. ``channels`` keeps only those channels
+    (and skips the shared-meal and event-stream steps when none of theirs is asked for).
     """
+    want = None if channels is None else set(channels)
+    unknown = sorted(want - set(CHANNELS_BY_NAME)) if want is not None else []
+    if unknown:
+        raise ValueError(f"unknown daily channels: {', '.join(unknown)}")
+    need_shared = want is None or "card_meals_accompanied" in want
+    need_stream = want is None or bool(want & {"activity_span_min", "activity_quiet_min", "library_minutes"})
+    door_before = door_state_before(tables["door_events"], first_day) if "door_events" in tables else None
+    tables = events_in_period(tables, first_day, last_day)
     students = tables["students"]
-    spine = students.select("student_id").cross_join(_days_table(first_day, last_day, con))
     present = [s for s in EVENT_SOURCES if s in tables]
+    parts: list[ir.Table] = []  # per-source aggregates keyed by (student_id, day)
+    marks: list[ir.Table] = []  # which sources have events per (student_id, day), narrow
+    mark_cols = [f"{EVENT_SOURCES[src]}_n" for src in present] + ["door_key"]
+
+    def mark(part: ir.Table, **cols: ir.Value) -> ir.Table:
+        null = ibis.null("int64")
+        return part.select("student_id", "day", **{c: cols[c].cast("int64") if c in cols else null
+                                                   for c in mark_cols})
+
     if "door_events" in tables:
         dday, dnight = door_daily(tables["door_events"])
-        spine = _left(_left(spine, dday), dnight)
+        parts += [dday, dnight]
+        marks += [mark(dday, door_n=dday.door_n),
+                  mark(dnight, door_key=dnight.day * 2 + dnight.door_code_all)]
     if "card_transactions" in tables:
-        cday, shared = card_daily(tables["card_transactions"], students, cfg)
-        spine = _left(_left(spine, cday), shared)
+        cday = card_day(tables["card_transactions"])
+        parts.append(cday)
+        marks.append(mark(cday, card_n=cday.card_n))
+        if need_shared:
+            parts.append(shared if shared is not None else card_shared(tables["card_transactions"], students, cfg))
     if "library_events" in tables:
-        spine = _left(spine, library_daily(tables["library_events"]))
+        lday = library_daily(tables["library_events"])
+        parts.append(lday)
+        marks.append(mark(lday, library_n=lday.library_n))
     if "network_sessions" in tables:
-        spine = _left(spine, network_daily(tables["network_sessions"]))
-    ev = event_stream(tables, cache=True)
+        nday = network_daily(tables["network_sessions"])
+        parts.append(nday)
+        marks.append(mark(nday, network_n=nday.network_n))
+    ev = event_stream(tables, cache=True) if need_stream else None
     if ev is not None:
-        span, quiet, libmin = activity_daily(ev)
-        spine = _left(_left(spine, span), quiet)
-        if "library_events" in tables:
-            spine = _left(spine, libmin)
+        span, quiet, libmin = activity_daily(ev, first_day)
+        parts += [span, quiet] + ([libmin] if "library_events" in tables else [])
 
-    # observed flags and the carried door state need windows over the dense spine
+    # observed flags and the carried door state need windows over the dense spine: they are
+    # computed on a narrow spine (a window sorts every column it is given), which then
+    # takes the wide per-source aggregates
+    spine = students.select("student_id").cross_join(_days_table(first_day, last_day, con))
+    if door_before is not None:
+        spine = _left_on(spine, door_before, "student_id")
+    if marks:
+        u = marks[0]
+        for m in marks[1:]:
+            u = u.union(m, distinct=False)
+        active = u.group_by(KEY).aggregate(**{c: u[c].max() for c in mark_cols})
+        spine = _left(spine, active)
     win = {}
     for src in present:
         p = EVENT_SOURCES[src]
         win[f"observed_{p}"] = _observed(spine[f"{p}_n"], cfg.observed_lookback_days)
     if "door_events" in tables:
-        key = ibis.ifelse(spine.door_code_all.notnull(), spine.day * 2 + spine.door_code_all, ibis.null("int64"))
+        # the state after the last door event of an earlier night, however long ago
         w = ibis.window(group_by=spine.student_id, order_by=spine.day, rows=(None, -1))
-        win["door_carried"] = key.max().over(w) % 2
-    s = spine.mutate(**win)
+        win["door_carried"] = (spine.door_key.max().over(w) % 2).fill_null(spine.door_in_before)
+    s = spine.select("student_id", "day", "date", **win)
+    for part in parts:
+        s = _left(s, part)
 
     cols: dict[str, ir.Value] = {}
     obs_any = None
@@ -303,22 +400,24 @@ def daily_expr(tables: Mapping[str, ir.Table], first_day: int, last_day: int,
         val("card_meal_price", ibis.ifelse(meals > 0, canteen / meals, ibis.null("float64")), f)
         for m in ("card_supermarket_spend", "card_bathhouse_spend", "card_total_spend", "card_merchants"):
             val(m, zero(m), f)
-        val("card_meals_accompanied", zero("card_meals_accompanied"), f)
+        if need_shared:
+            val("card_meals_accompanied", zero("card_meals_accompanied"), f)
         for k in range(len(MEAL_BIN_HOURS) - 1):
             val(f"card_meal_bin{k}", zero(f"card_meal_bin{k}"), f)
     if "library_events" in tables:
         f = s.observed_library
         val("library_entries", zero("library_entries"), f)
-        val("library_minutes", zero("library_minutes"), f)
+        if need_stream:
+            val("library_minutes", zero("library_minutes"), f)
     if "network_sessions" in tables:
         f = s.observed_network
         for m in ("network_minutes", "network_late_min", "network_sessions"):
             val(m, zero(m), f)
-    if obs_any is not None:
+    if obs_any is not None and need_stream:
         any_flag = obs_any_expr(s, present)
         val("activity_span_min", s.activity_span_min, any_flag)
         val("activity_quiet_min", s.activity_quiet_min, any_flag)
-    order = [c.name for c in CHANNELS_BY_NAME.values() if c.name in cols]
+    order = [c.name for c in CHANNELS_BY_NAME.values() if c.name in cols and (want is None or c.name in want)]
     flags = [c for c in cols if c.startswith("observed_")]
     out = s.select("student_id", "day", "date", *[cols[f].name(f) for f in flags],
                    *[cols[c].name(c) for c in order])

@@ -8,23 +8,26 @@ Large outputs go straight to Parquet (``out=``) without passing through pandas.
 from __future__ import annotations
 
 import logging
+import shutil
+import tempfile
 import warnings
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import ibis
 import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 
 from riskmodel.features.academic import academic_expr
-from riskmodel.features.asof import day_index, day_to_timestamp, normalise_as_of
+from riskmodel.features.asof import DAY_S, day_index, day_to_timestamp, normalise_as_of
 from riskmodel.features.backends import connect, register_frames, small_table
 from riskmodel.features.census import census_expr
 from riskmodel.features.config import FeatureConfig
 from riskmodel.features.context import calendar_expr, leave_expr
-from riskmodel.features.daily import daily_expr
+from riskmodel.features.daily import card_shared, daily_expr, events_in_period
 from riskmodel.features.peers import peer_columns
 from riskmodel.features.registry import (
     CHANNELS_BY_NAME,
@@ -162,11 +165,52 @@ def _channels_left_out(present: set[str]) -> dict[str, list[str]]:
     return out
 
 
+# ------------------------------------------------------------------------------ chunks
+
+
+def student_chunks(con: Any, students: ir.Table, size: int | None) -> list[ir.Table | None]:
+    """Students split into runs of at most ``size`` ids (sorted), as small backend tables.
+
+    ``[None]`` (one pass over everyone) when ``size`` is None or the campus is no larger.
+    The daily table and the window features of a student depend only on the student's own
+    events (and the campus-wide shared-meal table), so chunks are independent.
+    """
+    ids = con.execute(students.select("student_id")).loc[:, "student_id"]
+    if not size or len(ids) <= size:
+        return [None]
+    ids = np.sort(ids.to_numpy())
+    return [small_table(con, pd.DataFrame({"student_id": ids[k:k + size]})) for k in range(0, len(ids), size)]
+
+
+def _restrict(tables: Mapping[str, ir.Table], chunk: ir.Table | None) -> dict[str, ir.Table]:
+    """Tables keyed by student cut to the students of ``chunk`` (all of them when None)."""
+    if chunk is None:
+        return dict(tables)
+    return {name: t.semi_join(chunk, "student_id") if "student_id" in t.columns else t
+            for name, t in tables.items()}
+
+
+def max_lookback_days(cfg: FeatureConfig) -> int:
+    """Days before an as-of date that window features read (the longest window or the
+    change baseline plus its recent window)."""
+    return max(max(cfg.windows), cfg.change_recent_days + cfg.change_baseline_days)
+
+
+def daily_days_needed(as_of_days: Sequence[int], cfg: FeatureConfig) -> tuple[int, int]:
+    """The daily rows that the window features of ``as_of_days`` depend on (inclusive).
+
+    Rows before the longest lookback are never read; the observed flags and the carried
+    door state of the rows that are read look back ``observed_lookback_days`` further.
+    """
+    lo = min(as_of_days) - max_lookback_days(cfg) - cfg.observed_lookback_days - 1
+    return lo, max(as_of_days) - 1
+
+
 # ------------------------------------------------------------------------------ public API
 
 
 def build_daily(sources: Any, cfg: FeatureConfig | None = None, *, out: str | Path | None = None,
-                con: Any = None) -> pd.DataFrame | Path:
+                con: Any = None, channels: Collection[str] | None = None) -> pd.DataFrame | Path:
     """The daily behaviour table: one row per student (``students``) and day of the period.
 
     Columns: ``student_id``, ``date`` (datetime64, the day), ``observed_<source>`` and
@@ -178,7 +222,9 @@ def build_daily(sources: Any, cfg: FeatureConfig | None = None, *, out: str | Pa
     The row of day d holds only events before d+1 00:00 (night channels: the night ending
     on the morning of d), so it may be used for any as-of date t > d.
     Absent sources leave their channels out with a :class:`MissingSourceWarning`. With
-    ``out`` the table is written to that Parquet file and its path returned.
+    ``out`` the table is written to that Parquet file and its path returned. Campuses
+    larger than ``cfg.chunk_students`` are built in chunks of students. ``channels``
+    builds only those channels (the observed flags always come).
 
     Examples
     --------
@@ -190,9 +236,58 @@ def build_daily(sources: Any, cfg: FeatureConfig | None = None, *, out: str | Pa
     first, last = _period(frames, cfg)
     con = con or connect(cfg)
     tables = register_frames(con, frames)
-    expr, _ = daily_expr(tables, first, last, cfg, con)
-    expr = expr.drop("day").order_by(["student_id", "date"])
-    return _emit(con, expr, out, _fix_daily)
+    with tempfile.TemporaryDirectory(prefix="riskmodel_daily_") as tmp:
+        parts = []
+        for k, (daily, _) in enumerate(_daily_chunks(con, tables, first, last, cfg, channels=channels)):
+            expr = daily.drop("day").order_by(["student_id", "date"])
+            parts.append(_emit(con, expr, Path(tmp) / f"part-{k:05d}.parquet" if out else None, _fix_daily))
+        return _combine(parts, out)
+
+
+def _daily_chunks(con: Any, tables: Mapping[str, ir.Table], first: int, last: int, cfg: FeatureConfig,
+                  on_chunk: Callable[[int, int], None] | None = None,
+                  channels: Collection[str] | None = None) -> Iterator[tuple[ir.Table, ir.Table | None]]:
+    """(daily table expression, chunk) per chunk of students; the shared meals are computed
+    on the whole campus first (they need every student's roommates and classmates)."""
+    chunks = student_chunks(con, tables["students"], cfg.chunk_students)
+    shared = None
+    if len(chunks) > 1 and "card_transactions" in tables and (channels is None or "card_meals_accompanied" in channels):
+        cut = events_in_period(tables, first, last)
+        shared = card_shared(cut["card_transactions"], cut["students"], cfg).cache()
+    for k, chunk in enumerate(chunks):
+        part = _restrict(tables, chunk)
+        daily, _ = daily_expr(part, first, last, cfg, con, channels=channels,
+                              shared=None if shared is None else _restrict({"s": shared}, chunk)["s"])
+        yield daily, chunk
+        if on_chunk is not None:
+            on_chunk(k + 1, len(chunks))
+
+
+def _combine(parts: Sequence[pd.DataFrame | Path], out: str | Path | None,
+             drop: Sequence[str] = ()) -> pd.DataFrame | Path:
+    """Concatenate chunk results (frames, or Parquet parts into the file ``out``, without
+    the columns ``drop``)."""
+    if out is None:
+        frames = [p for p in parts if isinstance(p, pd.DataFrame)]
+        return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = Path(out)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    files = [Path(p) for p in parts]  # type: ignore[arg-type]
+    if len(files) == 1 and not drop:
+        shutil.move(str(files[0]), path)
+        return path
+    schema = pq.read_schema(files[0])
+    keep = [n for n in schema.names if n not in drop]
+    schema = pa.schema([schema.field(n) for n in keep])
+    with pq.ParquetWriter(path, schema) as writer:
+        for f in files:
+            pf = pq.ParquetFile(f)
+            for rg in range(pf.num_row_groups):
+                writer.write_table(pf.read_row_group(rg, columns=keep).cast(schema))
+    return path
 
 
 def _fix_daily(df: pd.DataFrame) -> pd.DataFrame:
@@ -227,7 +322,9 @@ def build_features(sources: Any, as_of_dates: Iterable[Any], cfg: FeatureConfig 
     Features of absent sources are left out with a :class:`MissingSourceWarning` naming
     them. ``daily`` may pass a table from :func:`build_daily` (it must cover the days up to
     the day before the last as-of date). With ``out`` the result is written to Parquet
-    and its path returned.
+    and its path returned. Only the daily rows the windows read are built
+    (:func:`daily_days_needed`), and campuses larger than ``cfg.chunk_students`` are built
+    in chunks of students.
 
     Examples
     --------
@@ -249,6 +346,119 @@ def build_features(sources: Any, as_of_dates: Iterable[Any], cfg: FeatureConfig 
     return _emit(con, expr, out, _fix_features)
 
 
+def build_feature_store(sources: Any, as_of_dates: Iterable[Any], out_dir: str | Path,
+                        cfg: FeatureConfig | None = None, *, daily: bool = True, con: Any = None,
+                        on_progress: Callable[[int, int], None] | None = None) -> dict[str, Path]:
+    """Daily table and features written to ``out_dir`` as Parquet, chunk by chunk.
+
+    The way to build a whole campus: each chunk of ``cfg.chunk_students`` students builds
+    its daily table once, writes it (when ``daily``: the Parquet dataset folder ``daily/``,
+    one part per chunk, rows not sorted; ``pd.read_parquet`` and DuckDB read the folder),
+    and computes its
+    window features from it; peer, academic, census and calendar features are added on the
+    whole campus at the end (``features.parquet``; rows come chunk by chunk, not sorted:
+    filter on ``as_of`` when reading). Memory stays bounded by the chunk size. ``sources`` may be
+    :class:`~riskmodel.contracts.LoadedSources`, a mapping of frames, or a mapping of ibis
+    tables on ``con`` (e.g. ``con.read_parquet``). ``on_progress(done, total)`` is called
+    after each chunk. Returns the paths written (keys ``daily`` (a folder), ``features``).
+    """
+    cfg = cfg or FeatureConfig()
+    con = con or connect(cfg)
+    tables = _tables_of(con, sources)
+    dates = normalise_as_of(as_of_dates)
+    as_of_days = [int(d) for d in day_index(dates)]
+    first, last = _period_of_tables(con, tables, cfg)
+    if not daily:
+        first = min(max(first, daily_days_needed(as_of_days, cfg)[0]), max(as_of_days) - 1)
+    last = max(last, max(as_of_days) - 1)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    plan = plan_features(set(tables), cfg)
+    _warn_left_out(plan.left_out)
+    daily_dir = out / "daily"
+    if daily:
+        if daily_dir.exists():
+            shutil.rmtree(daily_dir)
+        daily_dir.mkdir()
+    with tempfile.TemporaryDirectory(prefix="riskmodel_store_", dir=out) as tmp:
+        win_parts: list[Path] = []
+        for k, (dexpr, chunk) in enumerate(_daily_chunks(con, tables, first, last, cfg, on_progress)):
+            if daily:  # write the chunk's daily table once, then read the windows from it
+                part = daily_dir / f"part-{k:05d}.parquet"
+                con.to_parquet(dexpr.drop("day"), part)
+                dtbl = con.read_parquet(part)
+                dtbl = dtbl.mutate(day=dtbl.date.epoch_seconds().cast("int64") // DAY_S)
+            else:
+                dtbl = dexpr.cache()
+            wf = _window_part(con, dtbl, _restrict(tables, chunk)["students"], as_of_days, first, last,
+                              plan.features, cfg)
+            win_parts.append(Path(tmp) / f"window-{k:05d}.parquet")
+            con.to_parquet(wf, win_parts[-1], compression="uncompressed")  # read once, then deleted
+            _release(dtbl)
+        paths = {"daily": daily_dir} if daily else {}
+        wf_all = con.read_parquet([str(p) for p in win_parts])
+        expr = _finish(con, tables, wf_all, as_of_days, plan.features, cfg)
+        paths["features"] = Path(_emit(con, expr, out / "features.parquet", _fix_features))
+    return paths
+
+
+def _tables_of(con: Any, sources: Any) -> dict[str, ir.Table]:
+    tables = getattr(sources, "tables", sources)
+    if isinstance(tables, Mapping) and tables and all(isinstance(t, ir.Table) for t in tables.values()):
+        if "students" not in tables:
+            raise FeatureEngineError("table students: required_table: the students table is required")
+        out = {}
+        for name, cols in USED_TABLES.items():
+            if name in tables:
+                missing = [c for c in cols if c not in tables[name].columns]
+                if missing:
+                    raise FeatureEngineError(f"table {name}: column {missing[0]}: required_column "
+                                             f"(the feature engine needs {', '.join(cols)})")
+                out[name] = tables[name].select(*cols)
+        students = out["students"]
+        out["students"] = students.mutate(**{c: _unknown_as_null(students[c], c) for c in ("class_id", "dorm_room")})
+        return out
+    return register_frames(con, _frames_of(sources))
+
+
+def _unknown_as_null(col: ir.Value, name: str) -> ir.Value:
+    from riskmodel.contracts import load_contracts
+
+    unknown = load_contracts()["students"].column(name).unknown
+    return col if unknown is None else ibis.ifelse(col == unknown, ibis.null(col.type()), col)
+
+
+def _period_of_tables(con: Any, tables: Mapping[str, ir.Table], cfg: FeatureConfig) -> tuple[int, int]:
+    if cfg.period_start is not None and cfg.period_end is not None:
+        first, last = day_index([cfg.period_start, cfg.period_end])
+        return int(first), int(last)
+    if "calendar" in tables:
+        r = con.execute(tables["calendar"].aggregate(lo=tables["calendar"].date.min(),
+                                                     hi=tables["calendar"].date.max()))
+        if len(r) and pd.notna(r["lo"].iloc[0]):
+            first, last = day_index([r["lo"].iloc[0], r["hi"].iloc[0]])
+            return int(first), int(last)
+    lo, hi = [], []
+    for t, col in _EVENT_TIME.items():
+        if t in tables:
+            r = con.execute(tables[t].aggregate(lo=tables[t][col].min(), hi=tables[t][col].max()))
+            if pd.notna(r["lo"].iloc[0]):
+                lo.append(r["lo"].iloc[0])
+                hi.append(r["hi"].iloc[0])
+    if not lo:
+        raise FeatureEngineError("no data period: give FeatureConfig.period_start/period_end, a calendar "
+                                 "table or at least one event table with rows")
+    first, last = day_index([min(lo), max(hi)])
+    return int(first), int(last)
+
+
+def _release(t: ir.Table) -> None:
+    """Drop a cached intermediate table from the backend (frees its memory)."""
+    release = getattr(t, "release", None)
+    if release is not None:
+        release()
+
+
 def _daily_with_day(daily: pd.DataFrame) -> pd.DataFrame:
     d = daily.copy()
     d.insert(1, "day", day_index(d["date"]))
@@ -265,34 +475,68 @@ def _fix_features(df: pd.DataFrame) -> pd.DataFrame:
 def features_expr(con: Any, tables: Mapping[str, ir.Table], as_of_days: Sequence[int], first: int,
                   last: int, cfg: FeatureConfig, daily_tbl: ir.Table | None = None,
                   warn: bool = True) -> tuple[ir.Table, FeaturePlan]:
-    """The feature table as one ibis expression (intermediate tables cached on the backend)."""
+    """The feature table as one ibis expression (intermediate tables cached on the backend).
+
+    Without ``daily_tbl`` the daily table is built, only over the days the windows read
+    (:func:`daily_days_needed`), chunk by chunk when the campus is larger than
+    ``cfg.chunk_students``.
+    """
     present = set(tables)
     plan = plan_features(present, cfg)
     if warn:
         _warn_left_out(plan.left_out)
     specs = plan.features
     as_of_days = sorted(as_of_days)
-    need_last = max(as_of_days) - 1
-    if daily_tbl is None:
-        last = max(need_last, first)
-        daily_tbl, _ = daily_expr(tables, first, last, cfg, con)
-        daily_tbl = daily_tbl.cache()
-    elif last < need_last:
+    need_first, need_last = daily_days_needed(as_of_days, cfg)
+    win_specs = [s for s in specs if s.aggregate in WINDOW_AGGS]
+    if daily_tbl is not None and last < need_last:
         raise FeatureEngineError(f"table daily: column date: covers_as_of (it ends on "
                                  f"{day_to_timestamp([last])[0].date()}, the as-of dates need days up to "
                                  f"{day_to_timestamp([need_last])[0].date()})")
+    wf = None
+    if win_specs and daily_tbl is not None:
+        wf = _window_part(con, daily_tbl, tables["students"], as_of_days, first, max(last, need_last),
+                          specs, cfg).cache()
+    elif win_specs:
+        first = min(max(first, need_first), need_last)
+        last = max(need_last, first)
+        parts = []
+        for dexpr, chunk in _daily_chunks(con, tables, first, last, cfg):
+            dtbl = dexpr.cache()
+            parts.append(_window_part(con, dtbl, _restrict(tables, chunk)["students"], as_of_days, first,
+                                      last, specs, cfg).cache())
+            _release(dtbl)
+        wf = parts[0]
+        if len(parts) > 1:
+            for p in parts[1:]:
+                wf = wf.union(p, distinct=False)
+            wf = wf.cache()
+            for p in parts:
+                _release(p)
+    return _finish(con, tables, wf, as_of_days, specs, cfg), plan
+
+
+def _window_part(con: Any, daily_tbl: ir.Table, students: ir.Table, as_of_days: Sequence[int], first: int,
+                 last: int, specs: Sequence[FeatureSpec], cfg: FeatureConfig) -> ir.Table:
+    """Window features (student_id, as_of_day, ...) of the students in ``students``."""
+    as_of = small_table(con, pd.DataFrame({"as_of_day": np.asarray(sorted(as_of_days), dtype="int64")}))
+    base = students.select("student_id").cross_join(as_of)
+    win_specs = [s for s in specs if s.aggregate in WINDOW_AGGS]
+    return window_features_expr(daily_tbl, base, as_of_days, first, last, win_specs, cfg, con=con)
+
+
+def _finish(con: Any, tables: Mapping[str, ir.Table], wf: ir.Table | None, as_of_days: Sequence[int],
+            specs: Sequence[FeatureSpec], cfg: FeatureConfig) -> ir.Table:
+    """Every student x as-of row: window features ``wf``, then peer deviations (whole campus),
+    academic, census and calendar features; columns in registry order."""
+    as_of_days = sorted(as_of_days)
     as_of = small_table(con, pd.DataFrame({"as_of_day": np.asarray(as_of_days, dtype="int64"),
                                            "as_of": day_to_timestamp(as_of_days)}))
     students = tables["students"]
-    base = students.select("student_id").cross_join(as_of)
-    win_specs = [s for s in specs if s.aggregate in WINDOW_AGGS]
-    res = base
-    if win_specs:
-        wf = window_features_expr(daily_tbl, base.select("student_id", "as_of_day"), as_of_days, first,
-                                  max(last, need_last), win_specs, cfg, con=con)
+    res = students.select("student_id").cross_join(as_of)
+    if wf is not None:
         peer_specs = [s for s in specs if s.aggregate in ("vs_class", "vs_room")]
         if peer_specs:
-            wf = wf.cache()
             wf = _join(wf, peer_columns(wf.select("student_id", "as_of_day",
                                                   *sorted({s.inputs[0] for s in peer_specs})),
                                         students, peer_specs))
@@ -312,8 +556,7 @@ def features_expr(con: Any, tables: Mapping[str, ir.Table], as_of_days: Sequence
     missing = [c for c in cols if c not in res.columns]
     if missing:  # pragma: no cover - a registry/computation mismatch is a bug
         raise RuntimeError(f"registry features not computed: {missing[:5]}")
-    final = res.select("student_id", "as_of", *[res[c].cast("float64").name(c) for c in cols])
-    return final, plan
+    return res.select("student_id", "as_of", *[res[c].cast("float64").name(c) for c in cols])
 
 
 def _join(left: ir.Table, right: ir.Table, keys: Sequence[str] = ("student_id", "as_of_day")) -> ir.Table:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from riskmodel.features.config import DEFAULT_WINDOWS
 
-REGISTRY_VERSION = "1.0"
+REGISTRY_VERSION = "1.1"
 
 FAMILIES = ("sleep_routine", "diet", "social", "study", "finance", "census", "academic", "context")
 CONCERNING = ("higher", "lower", "either", "none")
@@ -279,6 +279,12 @@ _REASON_OVERRIDES = {
 _TREND_UNIT = "{u} per week"
 
 
+def duration_unit(unit: str) -> str:
+    """The unit of a spread, slope or difference of a channel: a clock time ("min after
+    18:00") becomes a duration ("min"); other units stay."""
+    return "min" if unit.startswith("min after") else unit
+
+
 def _trend_allowed(w: int) -> bool:
     return w >= 14
 
@@ -293,10 +299,11 @@ def _window_features(windows: Iterable[int]) -> list[FeatureSpec]:
                     continue
                 zh, en, rzh, ren = _AGG_TEXT[agg]
                 rzh, ren = _REASON_OVERRIDES.get((ch_name, agg), (rzh, ren))
-                unit = _TREND_UNIT.format(u=ch.unit) if agg == "trend" else (
-                    "days" if (agg == "sum" and ch.unit == "0/1") else ch.unit)
-                concerning = "higher" if agg == "std" and ch.family == "sleep_routine" else (
-                    "either" if agg == "std" else ch.concerning)
+                unit = _TREND_UNIT.format(u=duration_unit(ch.unit)) if agg == "trend" else (
+                    "days" if (agg == "sum" and ch.unit == "0/1") else
+                    duration_unit(ch.unit) if agg == "std" else ch.unit)
+                # more variable is less regular: only a rise in variability is a concern
+                concerning = "higher" if agg == "std" else ch.concerning
                 fmt = {"w": w, "l": ch.label_zh}
                 fmt_en = {"w": w, "l": ch.label_en, "L": ch.label_en[:1].upper() + ch.label_en[1:]}
                 feats.append(FeatureSpec(
@@ -372,7 +379,7 @@ def _peer_features(base: dict[str, FeatureSpec]) -> list[FeatureSpec]:
         for kind, zh, en in (("vs_class", "同班同学", "classmates"), ("vs_room", "室友", "roommates")):
             out.append(FeatureSpec(
                 name=f"{prefix}__{stem}_{kind}__{win}", family=b.family, source=b.source,
-                window_days=b.window_days, unit=b.unit, concerning=b.concerning,
+                window_days=b.window_days, unit=duration_unit(b.unit), concerning=b.concerning,
                 description_zh=f"{b.name} 与{zh}（不含本人）均值之差。" + b.description_zh,
                 description_en=f"{b.name} minus the mean of the student's {en} (excluding the student). "
                                + b.description_en,

@@ -5,8 +5,14 @@ days ``[t-w, t-1]`` (:func:`riskmodel.features.asof.last_known_day`). With cumul
 C(x) = sum of a term over daily rows with day <= x, the window sum is C(t-1) - C(t-1-w).
 Only the C values at the *lookup days* {t-1-o} are needed, so the daily rows are first summed
 into segments between consecutive lookup days (weekly blocks for Monday as-of dates), the
-segments are cumulated, and each offset o is one join. No range join over days, no frame
-window over every day.
+segments are cumulated, and each window length is one join that fetches C(t-1-w) beside
+C(t-1), carrying only the terms that window needs. No range join over days, no frame window
+over every day. The change blocks are block sums per segment, fanned out to the as-of dates
+that use them; with evenly spaced lookup days (weekly as-of dates) on DuckDB, their median
+and MAD are window aggregates over the segment rows, else two group-bys (same values).
+
+A std below the rounding noise of its running sums (:data:`STD_REL_NOISE` of the running
+sum of squares) is 0, so constant windows give exactly 0 whatever the summation order.
 
 Terms per channel x (NULL when unobserved): n = [x not null], s = x, q = x^2, and for trends
 n*i, n*i^2, s*i with i the day number in the period. Aggregates:
@@ -38,6 +44,7 @@ from riskmodel.features.registry import CHANNELS_BY_NAME, FeatureSpec
 MIN_BLOCK_DAYS = 3
 MIN_TREND_DAYS = 3
 MAD_SCALE = 1.4826
+STD_REL_NOISE = 1e-11
 
 WINDOW_AGGS = ("mean", "sum", "std", "trend", "entropy", "share_alone", "observed_days", "change_z")
 
@@ -88,39 +95,13 @@ def segment_map(first_day: int, last_day: int, lookup_days: np.ndarray) -> pd.Da
     return pd.DataFrame({"day": days[keep], "seg": seg[keep].astype("int64")})
 
 
-def _spans(cfg: FeatureConfig, specs: Sequence[FeatureSpec]) -> tuple[list[int], list[tuple[int, int, int]]]:
-    """(window lengths, change spans (k, hi offset, lo offset); k = -1 is the recent window)."""
+def _spans(cfg: FeatureConfig, specs: Sequence[FeatureSpec]) -> tuple[list[int], int | None, list[tuple[int, int]]]:
+    """(window lengths, recent window of the change scores, change blocks as (hi, lo) offsets)."""
     windows = sorted({int(s.window_days) for s in specs if s.aggregate != "change_z"})  # type: ignore[arg-type]
-    change: list[tuple[int, int, int]] = []
-    if any(s.aggregate == "change_z" for s in specs):
-        r, b = cfg.change_recent_days, cfg.change_block_days
-        change = [(-1, 0, r)] + [(k, r + b * k, r + b * (k + 1)) for k in range(cfg.change_blocks)]
-    return windows, change
-
-
-def _span_keys(plan: pd.DataFrame, spans: Sequence[tuple[int, int, int]]) -> pd.DataFrame:
-    seg = plan.set_index(["as_of_day", "offset"])["seg"]
-    rows = []
-    for t in plan["as_of_day"].unique():
-        for k, hi, lo in spans:
-            rows.append((int(t), int(k), int(seg[(t, hi)]), int(seg[(t, lo)])))
-    return pd.DataFrame(rows, columns=["as_of_day", "span", "seg_hi", "seg_lo"])
-
-
-def _span_deltas(cum: ir.Table, keys: pd.DataFrame, terms: Sequence[tuple[str, str]], con: Any = None) -> ir.Table:
-    """Long table (student_id, as_of_day, span, <term deltas>): C(seg_hi) - C(seg_lo).
-
-    A student/as-of/span whose hi segment precedes the data has no row (all its windows are
-    empty: the features come out NULL after the final left join).
-    """
-    k = small_table(con, keys)
-    names = [_tname(a, c) for a, c in terms]
-    hi = cum.join(k, cum.seg == k.seg_hi).select("student_id", "as_of_day", "span", "seg_lo",
-                                                 *[cum[n] for n in names])
-    lo = cum.select("student_id", seg_lo=cum.seg, **{f"{n}__lo": cum[n] for n in names})
-    j = hi.left_join(lo, ["student_id", "seg_lo"])
-    return j.select("student_id", "as_of_day", "span",
-                    **{n: j[n] - j[f"{n}__lo"].fill_null(0.0) for n in names})
+    if not any(s.aggregate == "change_z" for s in specs):
+        return windows, None, []
+    r, b = cfg.change_recent_days, cfg.change_block_days
+    return windows, r, [(r + b * k, r + b * (k + 1)) for k in range(cfg.change_blocks)]
 
 
 def window_features_expr(daily: ir.Table, students_asof: ir.Table, as_of_days: Sequence[int],
@@ -130,18 +111,30 @@ def window_features_expr(daily: ir.Table, students_asof: ir.Table, as_of_days: S
 
     ``daily`` must be dense (every student, every day ``first_day..last_day``) and
     ``last_day`` >= max(as_of_days) - 1; ``students_asof`` holds (student_id, as_of_day).
+
+    Plan: one group-by of the daily rows into segments, one running sum per term, then one
+    row per student and as-of date with the cumulative terms at its last known day, and
+    one join per window length that fetches the cumulative terms w days earlier. Every
+    join carries only the terms its window needs.
     """
     specs = [s for s in specs if s.aggregate in WINDOW_AGGS]
-    windows, change_spans = _spans(cfg, specs)
-    offsets = sorted({0, *windows, *(o for _, hi, lo in change_spans for o in (hi, lo))})
+    win_specs = [s for s in specs if s.aggregate != "change_z"]
+    ch_specs = [s for s in specs if s.aggregate == "change_z"]
+    windows, recent, blocks = _spans(cfg, specs)
+    offsets = sorted({0, *windows, *([recent] if recent else []), *(o for span in blocks for o in span)})
     lookup_days, plan = lookup_plan(as_of_days, offsets)
     segmap = small_table(con, segment_map(first_day, last_day, lookup_days))
 
-    base_terms: set[tuple[str, str]] = set()
+    # the terms each lookback offset needs
+    need: dict[int, set[tuple[str, str]]] = {}
+    for s in win_specs:
+        need.setdefault(int(s.window_days), set()).update(_terms_for(s))  # type: ignore[arg-type]
     change_terms: set[tuple[str, str]] = set()
-    for s in specs:
-        (change_terms if s.aggregate == "change_z" else base_terms).update(_terms_for(s))
-    all_terms = sorted(base_terms | change_terms)
+    for s in ch_specs:
+        change_terms.update(_terms_for(s))
+    if recent:
+        need.setdefault(recent, set()).update(change_terms)
+    all_terms = sorted(set().union(*need.values(), change_terms))
 
     d = daily.join(segmap, "day")
     i = (d.day - first_day).cast("float64")
@@ -152,29 +145,48 @@ def window_features_expr(daily: ir.Table, students_asof: ir.Table, as_of_days: S
     if cache:
         cum = cum.cache()
 
-    res = students_asof
-    win_specs = [s for s in specs if s.aggregate != "change_z"]
-    if win_specs:
-        long = _span_deltas(cum, _span_keys(plan, [(wd, 0, wd) for wd in windows]), sorted(base_terms), con)
-        if cache:  # materialise: otherwise the deltas are inlined into every formula that uses them
-            long = long.cache()
-        stems: dict[str, FeatureSpec] = {}
-        for s in win_specs:
-            stems.setdefault(s.name.rsplit("__", 1)[0], s)
-        vals = long.select("student_id", "as_of_day", "span",
-                           **{stem.replace("__", "_x_"): _formula(long, s) for stem, s in stems.items()})
-        if cache:
-            vals = vals.cache()
-        for wd in windows:  # one join per window (a FILTERed pivot of 170 aggregates is slower)
-            part = vals.filter(vals.span == wd)
-            res = _left(res, part.select("student_id", "as_of_day", **{
-                s.name: part[s.name.rsplit("__", 1)[0].replace("__", "_x_")]
-                for s in win_specs if s.window_days == wd}))
-    ch_specs = [s for s in specs if s.aggregate == "change_z"]
+    seg_of = plan.set_index(["as_of_day", "offset"])["seg"]
+    asof_list = sorted({int(t) for t in plan["as_of_day"]})
+    keys = small_table(con, pd.DataFrame({
+        "as_of_day": np.asarray(asof_list, dtype="int64"),
+        **{f"seg_{o}": np.asarray([int(seg_of[(t, o)]) for t in asof_list], dtype="int64") for o in offsets}}))
+    hi_terms = sorted(set().union(*need.values())) if need else []
+    hi = cum.join(keys, cum.seg == keys.seg_0).select(
+        "student_id", "as_of_day", *[keys[f"seg_{o}"] for o in sorted(need)],
+        **{f"{_tname(k, c)}__0": cum[_tname(k, c)] for k, c in hi_terms})
+    for o in sorted(need):
+        lo = cum.select(student_id_lo=cum.student_id, seg_lo=cum.seg,
+                        **{f"{_tname(k, c)}__{o}": cum[_tname(k, c)] for k, c in sorted(need[o])})
+        hi = hi.left_join(lo, [hi.student_id == lo.student_id_lo, hi[f"seg_{o}"] == lo.seg_lo]).drop(
+            "student_id_lo", "seg_lo")
+
+    def delta(o: int) -> Any:
+        def tv(kind: str, ch: str) -> ir.NumericValue:
+            return hi[f"{_tname(kind, ch)}__0"] - hi[f"{_tname(kind, ch)}__{o}"].fill_null(0.0)
+        return tv
+
+    def total(kind: str, ch: str) -> ir.NumericValue:
+        return hi[f"{_tname(kind, ch)}__0"]
+
+    cols = {s.name: _formula(delta(int(s.window_days)), s, total) for s in win_specs}  # type: ignore[arg-type]
+    if recent:
+        tv = delta(recent)
+        null = ibis.null("float64")
+        for s in ch_specs:
+            n, sm = tv("n", s.channel), tv("s", s.channel)  # type: ignore[arg-type]
+            cols[f"rec__{s.name}"] = ibis.ifelse(n > 0, sm / n, null)
+    res = hi.select("student_id", "as_of_day", **cols)
     if ch_specs:
-        long = _span_deltas(cum, _span_keys(plan, change_spans), sorted(change_terms), con)
-        res = _left(res, _change_z(long.cache() if cache else long, ch_specs, cfg, cache))
-    return res.select("student_id", "as_of_day", *[res[s.name].cast("float64").name(s.name) for s in specs])
+        if cache:
+            res = res.cache()
+        res = _left(res, _change_z(cum, plan, lookup_days, blocks, ch_specs, con, cache))
+        cfg_min = cfg.change_min_blocks
+        res = res.mutate(**{s.name: ibis.ifelse(res[f"cnt__{s.name}"] >= cfg_min, (
+            res[f"rec__{s.name}"] - res[f"med__{s.name}"]) / (
+            MAD_SCALE * res[f"mad__{s.name}"] + CHANNELS_BY_NAME[s.channel].scale_floor),  # type: ignore[index]
+            ibis.null("float64")) for s in ch_specs})
+    out = _left(students_asof, res)
+    return out.select("student_id", "as_of_day", *[out[s.name].cast("float64").name(s.name) for s in specs])
 
 
 def _left(a: ir.Table, b: ir.Table) -> ir.Table:
@@ -183,13 +195,12 @@ def _left(a: ir.Table, b: ir.Table) -> ir.Table:
     return j.drop(*drop) if drop else j
 
 
-def _formula(t: ir.Table, s: FeatureSpec) -> ir.NumericValue:
-    """One window aggregate from the term deltas of a long table row."""
+def _formula(tv: Any, s: FeatureSpec, total: Any = None) -> ir.NumericValue:
+    """One window aggregate from the window sums ``tv(term kind, channel)`` of its terms
+    (``total(kind, channel)``: the running sum up to the as-of date, for rounding noise)."""
+    total = total or tv
     null = ibis.null("float64")
     a = s.aggregate
-
-    def tv(kind: str, ch: str) -> ir.NumericValue:
-        return t[_tname(kind, ch)]
 
     if a in ("mean", "sum", "std", "trend"):
         n, sm = tv("n", s.channel), tv("s", s.channel)  # type: ignore[arg-type]
@@ -198,8 +209,14 @@ def _formula(t: ir.Table, s: FeatureSpec) -> ir.NumericValue:
         if a == "sum":
             return ibis.ifelse(n > 0, sm, null)
         if a == "std":
-            var = (tv("q", s.channel) - sm * sm / n) / (n - 1)  # type: ignore[arg-type]
-            return ibis.ifelse(n >= 2, ibis.greatest(var, 0.0).sqrt(), null)
+            q = tv("q", s.channel)  # type: ignore[arg-type]
+            var = (q - sm * sm / n) / (n - 1)
+            # window sums are differences of running sums: their rounding noise scales with
+            # the running sum of squares up to t, and it depends on where the period starts
+            # and on the summation order; a variance below that noise is 0
+            noise = STD_REL_NOISE * ibis.greatest(q, total("q", s.channel))  # type: ignore[arg-type]
+            var = ibis.ifelse(var * (n - 1) <= noise, 0.0, var)
+            return ibis.ifelse(n >= 2, var.sqrt(), null)
         ni, nii, si = (tv(k, s.channel) for k in ("ni", "nii", "si"))  # type: ignore[arg-type]
         den = n * nii - ni * ni
         return ibis.ifelse((n >= MIN_TREND_DAYS) & (den > 0), 7.0 * (n * si - ni * sm) / den, null)
@@ -216,38 +233,83 @@ def _formula(t: ir.Table, s: FeatureSpec) -> ir.NumericValue:
     raise ValueError(f"feature {s.name}: aggregate {a!r} has no window formula")
 
 
-def _change_z(long: ir.Table, specs: Sequence[FeatureSpec], cfg: FeatureConfig, cache: bool = True) -> ir.Table:
-    """Robust change z-scores from the long table of recent (span -1) and weekly block deltas.
+@ibis.udf.agg.builtin(name="mad")
+def _duckdb_mad(x: float) -> float:  # type: ignore[empty-body]
+    """DuckDB's median absolute deviation (median of |x - median(x)|, interpolated)."""
 
-    Median and MAD are exact aggregates (DuckDB ``median``, Spark ``percentile``: both
-    interpolate between the two middle values), computed in two group-bys.
+
+def _weekly_blocks(con: Any, lookup_days: np.ndarray, width: int) -> bool:
+    """True when the window fast path of the change statistics applies (DuckDB, and the
+    lookup days are evenly ``width`` apart, as for weekly as-of dates)."""
+    return (getattr(con, "name", None) == "duckdb" and len(lookup_days) > 1
+            and bool(np.all(np.diff(lookup_days) == width)))
+
+
+def _change_z(cum: ir.Table, plan: pd.DataFrame, lookup_days: np.ndarray,
+              blocks: Sequence[tuple[int, int]], specs: Sequence[FeatureSpec], con: Any,
+              cache: bool = True) -> ir.Table:
+    """Median, MAD and count of the baseline block means per (student_id, as_of_day).
+
+    A block (hi, lo) of as-of t holds the days ``[t-1-lo+1, t-1-hi]``; its sums are
+    C(seg(t, hi)) - C(seg(t, lo)). Block sums are computed once per lookup segment (the
+    block ending there), then fanned out to the as-of dates that use them. Median and MAD
+    are exact aggregates (DuckDB ``median``, Spark ``percentile``: both interpolate between
+    the two middle values), computed in two group-bys.
     """
     null = ibis.null("float64")
-    blocks = long.filter(long.span >= 0)
+    size = {hi - lo for hi, lo in blocks}
+    if len(size) != 1:  # pragma: no cover - FeatureConfig makes blocks equal
+        raise ValueError("change blocks must all have the same length")
+    width = -size.pop()
+    pos = {int(day): k for k, day in enumerate(lookup_days)}
+    prev = pd.DataFrame([(k, pos[int(day) - width]) for k, day in enumerate(lookup_days)
+                         if int(day) - width in pos], columns=["seg_b", "seg_prev"])
+    terms = sorted({(kind, str(s.channel)) for s in specs for kind in ("n", "s")})
+    p = small_table(con, prev.astype("int64"))
+    hi = cum.join(p, cum.seg == p.seg_b).select("student_id", "seg", "seg_prev",
+                                                   *[cum[_tname(k, c)] for k, c in terms])
+    lo = cum.select(student_id_lo=cum.student_id, seg_lo=cum.seg,
+                    **{f"{_tname(k, c)}__lo": cum[_tname(k, c)] for k, c in terms})
+    j = hi.left_join(lo, [hi.student_id == lo.student_id_lo, hi.seg_prev == lo.seg_lo])
+
+    def bsum(kind: str, ch: str) -> ir.NumericValue:
+        return j[_tname(kind, ch)] - j[f"{_tname(kind, ch)}__lo"].fill_null(0.0)
+
     means = {}
     for s in specs:
-        n, sm = blocks[_tname("n", s.channel)], blocks[_tname("s", s.channel)]  # type: ignore[arg-type]
+        n, sm = bsum("n", s.channel), bsum("s", s.channel)  # type: ignore[arg-type]
         means[f"m__{s.name}"] = ibis.ifelse(n >= MIN_BLOCK_DAYS, sm / n, null)
-    blocks = blocks.select("student_id", "as_of_day", **means)
-    if cache:
-        blocks = blocks.cache()
+    bm = j.select("student_id", "seg", **means)
+    seg_of = plan.set_index(["as_of_day", "offset"])["seg"]
     key = ["student_id", "as_of_day"]
-    med = blocks.group_by(key).aggregate(**{f"med__{s.name}": blocks[f"m__{s.name}"].median() for s in specs},
-                                          **{f"cnt__{s.name}": blocks[f"m__{s.name}"].count() for s in specs})
+    if _weekly_blocks(con, lookup_days, width):
+        # every lookup day is one block after the previous: the blocks of as-of t are the
+        # len(blocks) rows of bm ending at seg(t, recent), so median and MAD are window
+        # aggregates over bm rows (DuckDB's merge-sort-tree quantiles and ``mad``)
+        if cache:
+            bm = bm.cache()
+        w = ibis.window(group_by=bm.student_id, order_by=bm.seg, rows=(-(len(blocks) - 1), 0))
+        stats = bm.select("student_id", "seg", **{
+            k: v for s in specs for k, v in (
+                (f"med__{s.name}", bm[f"m__{s.name}"].median().over(w)),
+                (f"cnt__{s.name}", bm[f"m__{s.name}"].count().over(w)),
+                (f"mad__{s.name}", _duckdb_mad(bm[f"m__{s.name}"]).over(w)))})
+        ends = pd.DataFrame([(int(t), int(seg_of[(t, blocks[0][0])])) for t in sorted(set(plan["as_of_day"]))],
+                            columns=["as_of_day", "seg_f"])
+        e = small_table(con, ends.astype("int64"))
+        return stats.join(e, stats.seg == e.seg_f).select("student_id", "as_of_day", *[
+            c for s in specs for c in (f"med__{s.name}", f"cnt__{s.name}", f"mad__{s.name}")])
+    fan = pd.DataFrame([(int(t), int(seg_of[(t, hi_o)])) for t in sorted(set(plan["as_of_day"]))
+                        for hi_o, _ in blocks], columns=["as_of_day", "seg_f"])
+    f = small_table(con, fan.astype("int64"))
+    long = bm.join(f, bm.seg == f.seg_f).select("student_id", "as_of_day", *[f"m__{s.name}" for s in specs])
+    if cache:
+        long = long.cache()
+    med = long.group_by(key).aggregate(**{f"med__{s.name}": long[f"m__{s.name}"].median() for s in specs},
+                                        **{f"cnt__{s.name}": long[f"m__{s.name}"].count() for s in specs})
     if cache:
         med = med.cache()
-    j = blocks.join(med, key)
-    mad = j.group_by(key).aggregate(**{f"mad__{s.name}": (j[f"m__{s.name}"] - j[f"med__{s.name}"]).abs().median()
-                                       for s in specs})
-    rec_rows = long.filter(long.span == -1)
-    recent = rec_rows.select("student_id", "as_of_day", **{
-        f"rec__{s.name}": ibis.ifelse(rec_rows[_tname("n", s.channel)] > 0,  # type: ignore[arg-type]
-                                      rec_rows[_tname("s", s.channel)] / rec_rows[_tname("n", s.channel)],  # type: ignore[arg-type]
-                                      null) for s in specs})
-    t = med.join(mad, key).join(recent, key)
-    cols = {}
-    for s in specs:
-        floor = CHANNELS_BY_NAME[s.channel].scale_floor  # type: ignore[index]
-        z = (t[f"rec__{s.name}"] - t[f"med__{s.name}"]) / (MAD_SCALE * t[f"mad__{s.name}"] + floor)
-        cols[s.name] = ibis.ifelse(t[f"cnt__{s.name}"] >= cfg.change_min_blocks, z, null)
-    return t.select("student_id", "as_of_day", **cols)
+    jm = long.join(med, key)
+    mad = jm.group_by(key).aggregate(**{f"mad__{s.name}": (jm[f"m__{s.name}"] - jm[f"med__{s.name}"]).abs().median()
+                                        for s in specs})
+    return med.join(mad, key)
