@@ -25,6 +25,7 @@ from riskmodel.explain import (
     waterfall,
     week_sums,
 )
+from riskmodel.explain.reasons import format_value
 from riskmodel.models import LGBMCrisisModel, LogRegCrisisModel
 from riskmodel.models.sequence import SequenceCrisisModel
 
@@ -285,3 +286,37 @@ def test_plot_bad_suffix_leaves_nothing(tmp_path):
     with pytest.raises(ValueError, match="suffix"):
         risk_radar({"diet": 0.3}, path=tmp_path / "radar.pdf")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_clock_times_read_as_clock_times_and_spreads_as_minutes():
+    from riskmodel.features import FEATURES
+
+    reg = {f.name: f for f in FEATURES}
+    mean = reg["door__return_min_mean__14d"]  # minutes after 18:00
+    assert sentence(mean.name, mean, 330.0, 250.0, 270.0, "en") == (
+        "Last return time averaged 23:30 over the last 14 days (usually 22:10; peers 22:30)")
+    assert "平均为23:30" in sentence(mean.name, mean, 330.0, 250.0, 270.0, "zh")
+    # past midnight wraps; first exit is minutes after 00:00
+    assert format_value(400.0, "min after 18:00", "en") == "00:40"
+    assert format_value(450.4, reg["door__first_out_min_mean__14d"].unit, "en") == "07:30"
+    # a spread, a slope or a difference of clock times is a duration
+    std = reg["door__return_min_std__14d"]
+    assert std.unit == "min" and sentence(std.name, std, 60.0, 20.0, math.nan, "en").endswith(
+        "varied by 60 min over the last 14 days (usually 20 min)")
+    assert reg["door__return_min_mean_vs_class__14d"].unit == "min"
+    assert reg["door__return_min_trend__14d"].unit == "min per week"
+
+
+def test_a_drop_in_variability_is_never_a_reason():
+    from riskmodel.features import FEATURES
+
+    stds = [f for f in FEATURES if f.aggregate == "std"]
+    assert stds and all(f.concerning == "higher" for f in stds)
+    f = next(s for s in stds if s.family == "finance")
+    e = shap.Explanation(values=np.array([[0.8]]), base_values=np.array([-3.0]), data=np.array([[2.0]]),
+                         feature_names=[f.name])
+    calmer = reasons_for(e, [f.name], FEATURES, usual=pd.DataFrame({f.name: [9.0]}), peer=pd.Series({f.name: 8.0}))
+    assert calmer == [[]]
+    e.data = np.array([[15.0]])
+    (wilder,) = reasons_for(e, [f.name], FEATURES, usual=pd.DataFrame({f.name: [9.0]}), peer=pd.Series({f.name: 8.0}))
+    assert [r.feature for r in wilder] == [f.name]

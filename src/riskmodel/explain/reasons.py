@@ -98,7 +98,8 @@ def family_of(name: str, spec: Any) -> str:
 
 
 def format_value(v: float, unit: str | None, lang: str) -> str:
-    """A number as a sentence shows it: counts as integers, shares as percent, times as HH:MM."""
+    """A number as a sentence shows it: counts as integers, shares as percent, clock times
+    (units ``clock`` in hours, or ``min after HH:MM``) as HH:MM."""
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return _UNKNOWN[lang]
     v = float(v)
@@ -106,12 +107,26 @@ def format_value(v: float, unit: str | None, lang: str) -> str:
     if u in ("share", "fraction", "ratio", "proportion"):
         return f"{100 * v:.0f}%"
     if u in ("hour_of_day", "clock", "time_of_day"):
-        h = int(math.floor(v)) % 24
-        m = int(round((v - math.floor(v)) * 60)) % 60
-        return f"{h:02d}:{m:02d}"
+        return _clock(60 * v)
+    if u.startswith("min after "):  # a clock time kept as minutes after a reference time
+        hh, _, mm = u[len("min after "):].partition(":")
+        try:
+            return _clock(60 * int(hh) + int(mm or 0) + v)
+        except ValueError:
+            pass
     if abs(v - round(v)) < 0.05 and abs(v) >= 1 or v == 0:
-        return f"{int(round(v))}"
-    return f"{v:.1f}" if abs(v) >= 1 else f"{v:.2f}"
+        num = f"{int(round(v))}"
+    else:
+        num = f"{v:.1f}" if abs(v) >= 1 else f"{v:.2f}"
+    if u in ("min", "min/day"):  # durations say their unit
+        return f"{num}分钟" if lang == "zh" else f"{num} min"
+    return num
+
+
+def _clock(minutes: float) -> str:
+    """Minutes after midnight as HH:MM (wrapping past midnight: 1,530 -> 01:30)."""
+    total = int(round(minutes)) % (24 * 60)
+    return f"{total // 60:02d}:{total % 60:02d}"
 
 
 _HIGH = ("high", "higher")
