@@ -26,7 +26,9 @@ import pandas as pd
 
 from riskmodel.bench import measure
 
-START = pd.Timestamp("2024-09-02")
+#: One academic year: 2024-09-01 + 365 days ends on 2025-08-31, before the simulator's next
+#: September intake (starting on 2024-09-02 added a whole new cohort on the last day).
+START = pd.Timestamp("2024-09-01")
 ROOM_SIZE = 4
 CLASS_SIZE = 30
 N_CANTEENS = 12

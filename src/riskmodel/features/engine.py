@@ -382,7 +382,7 @@ def build_feature_store(sources: Any, as_of_dates: Iterable[Any], out_dir: str |
         daily_dir.mkdir()
     with tempfile.TemporaryDirectory(prefix="riskmodel_store_", dir=out) as tmp:
         win_parts: list[Path] = []
-        for k, (dexpr, chunk) in enumerate(_daily_chunks(con, tables, first, last, cfg, on_progress)):
+        for k, (dexpr, _chunk) in enumerate(_daily_chunks(con, tables, first, last, cfg, on_progress)):
             if daily:  # write the chunk's daily table once, then read the windows from it
                 part = daily_dir / f"part-{k:05d}.parquet"
                 con.to_parquet(dexpr.drop("day"), part)
@@ -390,8 +390,7 @@ def build_feature_store(sources: Any, as_of_dates: Iterable[Any], out_dir: str |
                 dtbl = dtbl.mutate(day=dtbl.date.epoch_seconds().cast("int64") // DAY_S)
             else:
                 dtbl = dexpr.cache()
-            wf = _window_part(con, dtbl, _restrict(tables, chunk)["students"], as_of_days, first, last,
-                              plan.features, cfg)
+            wf = _window_part(con, dtbl, as_of_days, first, last, plan.features, cfg)
             win_parts.append(Path(tmp) / f"window-{k:05d}.parquet")
             con.to_parquet(wf, win_parts[-1], compression="uncompressed")  # read once, then deleted
             _release(dtbl)
@@ -495,16 +494,14 @@ def features_expr(con: Any, tables: Mapping[str, ir.Table], as_of_days: Sequence
                                  f"{day_to_timestamp([need_last])[0].date()})")
     wf = None
     if win_specs and daily_tbl is not None:
-        wf = _window_part(con, daily_tbl, tables["students"], as_of_days, first, max(last, need_last),
-                          specs, cfg).cache()
+        wf = _window_part(con, daily_tbl, as_of_days, first, max(last, need_last), specs, cfg).cache()
     elif win_specs:
         first = min(max(first, need_first), need_last)
         last = max(need_last, first)
         parts = []
-        for dexpr, chunk in _daily_chunks(con, tables, first, last, cfg):
+        for dexpr, _chunk in _daily_chunks(con, tables, first, last, cfg):
             dtbl = dexpr.cache()
-            parts.append(_window_part(con, dtbl, _restrict(tables, chunk)["students"], as_of_days, first,
-                                      last, specs, cfg).cache())
+            parts.append(_window_part(con, dtbl, as_of_days, first, last, specs, cfg).cache())
             _release(dtbl)
         wf = parts[0]
         if len(parts) > 1:
@@ -516,13 +513,11 @@ def features_expr(con: Any, tables: Mapping[str, ir.Table], as_of_days: Sequence
     return _finish(con, tables, wf, as_of_days, specs, cfg), plan
 
 
-def _window_part(con: Any, daily_tbl: ir.Table, students: ir.Table, as_of_days: Sequence[int], first: int,
+def _window_part(con: Any, daily_tbl: ir.Table, as_of_days: Sequence[int], first: int,
                  last: int, specs: Sequence[FeatureSpec], cfg: FeatureConfig) -> ir.Table:
-    """Window features (student_id, as_of_day, ...) of the students in ``students``."""
-    as_of = small_table(con, pd.DataFrame({"as_of_day": np.asarray(sorted(as_of_days), dtype="int64")}))
-    base = students.select("student_id").cross_join(as_of)
+    """Window features (student_id, as_of_day, ...) of the students of ``daily_tbl``."""
     win_specs = [s for s in specs if s.aggregate in WINDOW_AGGS]
-    return window_features_expr(daily_tbl, base, as_of_days, first, last, win_specs, cfg, con=con)
+    return window_features_expr(daily_tbl, as_of_days, first, last, win_specs, cfg, con=con)
 
 
 def _finish(con: Any, tables: Mapping[str, ir.Table], wf: ir.Table | None, as_of_days: Sequence[int],

@@ -104,13 +104,14 @@ def _spans(cfg: FeatureConfig, specs: Sequence[FeatureSpec]) -> tuple[list[int],
     return windows, r, [(r + b * k, r + b * (k + 1)) for k in range(cfg.change_blocks)]
 
 
-def window_features_expr(daily: ir.Table, students_asof: ir.Table, as_of_days: Sequence[int],
+def window_features_expr(daily: ir.Table, as_of_days: Sequence[int],
                          first_day: int, last_day: int, specs: Sequence[FeatureSpec],
                          cfg: FeatureConfig, cache: bool = True, con: Any = None) -> ir.Table:
     """Window features: a table keyed by (student_id, as_of_day) with one column per spec.
 
     ``daily`` must be dense (every student, every day ``first_day..last_day``) and
-    ``last_day`` >= max(as_of_days) - 1; ``students_asof`` holds (student_id, as_of_day).
+    ``last_day`` >= max(as_of_days) - 1. A student and as-of date whose last known day
+    precedes ``first_day`` has no row: the caller's left join makes its features NULL.
 
     Plan: one group-by of the daily rows into segments, one running sum per term, then one
     row per student and as-of date with the cumulative terms at its last known day, and
@@ -185,8 +186,7 @@ def window_features_expr(daily: ir.Table, students_asof: ir.Table, as_of_days: S
             res[f"rec__{s.name}"] - res[f"med__{s.name}"]) / (
             MAD_SCALE * res[f"mad__{s.name}"] + CHANNELS_BY_NAME[s.channel].scale_floor),  # type: ignore[index]
             ibis.null("float64")) for s in ch_specs})
-    out = _left(students_asof, res)
-    return out.select("student_id", "as_of_day", *[out[s.name].cast("float64").name(s.name) for s in specs])
+    return res.select("student_id", "as_of_day", *[res[s.name].cast("float64").name(s.name) for s in specs])
 
 
 def _left(a: ir.Table, b: ir.Table) -> ir.Table:
