@@ -22,11 +22,12 @@ import dataclasses
 import hashlib
 import logging
 import os
+import tempfile
 import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -290,7 +291,7 @@ def _load_inputs(where: Path) -> TrainingInputs:
 def prepare_inputs(cfg: TrainConfig) -> TrainingInputs:
     """Simulate or read the source tables, validate and pseudonymise them, build features.
 
-    Uses ``riskmodel.features`` (``build_daily``, ``build_features``) for every feature. With
+    Uses ``riskmodel.features`` (``build_feature_store``, chunked) for every feature. With
     ``data.cache_features`` the result is kept under ``data.cache_dir`` (pseudonymised only)
     and reused while the source files, key, feature and dataset configs are unchanged.
     """
@@ -309,7 +310,13 @@ def prepare_inputs(cfg: TrainConfig) -> TrainingInputs:
 def _build_inputs(cfg: TrainConfig, folder: Path, key: Any) -> TrainingInputs:
     from riskmodel.contracts import load_sources
     from riskmodel.evaluate import read_oracle
-    from riskmodel.features import REGISTRY_VERSION, FeatureConfig, build_daily, build_features
+    from riskmodel.features import (
+        REGISTRY_VERSION,
+        FeatureConfig,
+        build_feature_store,
+        read_daily,
+        read_features,
+    )
 
     loaded = load_sources(folder, key)
     period = loaded.report.period
@@ -318,8 +325,11 @@ def _build_inputs(cfg: TrainConfig, folder: Path, key: Any) -> TrainingInputs:
     start, end = pd.Timestamp(period.start).normalize(), pd.Timestamp(period.end).normalize() - pd.Timedelta(days=1)
     as_of = snapshot_dates(start, end, cfg.dataset)
     fcfg = FeatureConfig(**cfg.features)
-    daily = cast(pd.DataFrame, build_daily(loaded, fcfg))  # no ``out``: the table itself
-    feats = cast(pd.DataFrame, build_features(loaded, as_of, fcfg, daily=daily))
+    # chunk by chunk through Parquet: memory stays bounded by the chunk, not the campus
+    with tempfile.TemporaryDirectory(prefix="riskmodel_inputs_") as tmp:
+        paths = build_feature_store(loaded, as_of, tmp, fcfg)
+        daily = read_daily(paths["daily"])
+        feats = read_features(paths["features"])
     names = [c for c in feats.columns if c not in ID_COLUMNS]
     oracle = read_oracle(folder / "truth", key)
     tables = {t: loaded.tables.get(t) for t in sorted(loaded.tables)}

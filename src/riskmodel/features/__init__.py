@@ -20,6 +20,8 @@ from riskmodel.features.engine import (
     build_feature_store,
     build_features,
     plan_features,
+    read_daily,
+    read_features,
 )
 from riskmodel.features.registry import (
     DAILY_CHANNELS,
@@ -46,5 +48,7 @@ __all__ = [
     "build_registry",
     "feature_names",
     "plan_features",
+    "read_daily",
+    "read_features",
     "weekly_as_of_dates",
 ]

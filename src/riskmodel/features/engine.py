@@ -401,6 +401,18 @@ def build_feature_store(sources: Any, as_of_dates: Iterable[Any], out_dir: str |
     return paths
 
 
+def read_daily(path: str | Path) -> pd.DataFrame:
+    """The daily table written by :func:`build_feature_store` (a Parquet folder or file), with
+    the types of :func:`build_daily` and sorted by student_id, date."""
+    return _fix_daily(pd.read_parquet(path))
+
+
+def read_features(path: str | Path) -> pd.DataFrame:
+    """Features written by :func:`build_feature_store` or ``build_features(out=...)``, with the
+    types of :func:`build_features` and sorted by as_of, student_id."""
+    return _fix_features(pd.read_parquet(path))
+
+
 def _tables_of(con: Any, sources: Any) -> dict[str, ir.Table]:
     tables = getattr(sources, "tables", sources)
     if isinstance(tables, Mapping) and tables and all(isinstance(t, ir.Table) for t in tables.values()):
