@@ -232,7 +232,11 @@ def test_reason_rules_property(vals, data, usual, used_mask, top_k):
         assert r.feature in used
         assert r.contribution > 0 and r.contribution == vals[j]
         c = specs[r.feature].concerning
-        refs = [v for v in (usual[j], 20.0) if not math.isnan(v)]
+        tpl = specs[r.feature].reason_en  # only the references the sentence shows count
+        shown = [v for v, ref in ((usual[j], "{usual}"), (20.0, "{peer}")) if ref in tpl]
+        refs = [v for v in shown if not math.isnan(v)]
+        if not refs:
+            continue
         if c == "high":
             assert any(data[j] > v for v in refs)
         if c == "low":
@@ -320,3 +324,19 @@ def test_a_drop_in_variability_is_never_a_reason():
     e.data = np.array([[15.0]])
     (wilder,) = reasons_for(e, [f.name], FEATURES, usual=pd.DataFrame({f.name: [9.0]}), peer=pd.Series({f.name: 8.0}))
     assert [r.feature for r in wilder] == [f.name]
+
+
+def test_a_reason_is_justified_only_by_the_references_its_sentence_shows():
+    from riskmodel.features import FEATURES
+
+    f = next(s for s in FEATURES if s.name == "card__meals_std__28d")
+    assert "{peer}" not in f.reason_en and "{usual}" in f.reason_en
+    e = shap.Explanation(values=np.array([[0.8]]), base_values=np.array([-3.0]), data=np.array([[0.63]]),
+                         feature_names=[f.name])
+    # below the student's usual spread but above the peers': the sentence would read "varied by
+    # 0.63 (usually 0.84)", a drop presented as a concern, so it is no reason
+    below_usual = reasons_for(e, [f.name], FEATURES, usual=pd.DataFrame({f.name: [0.84]}),
+                              peer=pd.Series({f.name: 0.3}))
+    assert below_usual == [[]]
+    (above,) = reasons_for(e, [f.name], FEATURES, usual=pd.DataFrame({f.name: [0.4]}), peer=pd.Series({f.name: 0.9}))
+    assert [r.feature for r in above] == [f.name]

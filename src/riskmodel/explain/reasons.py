@@ -9,7 +9,8 @@ Rules (each one tested):
   contributions and each family speaks through its largest contribution;
 * a sentence never contradicts its contribution: when the registry says which direction is
   concerning (``concerning`` = ``"high"`` or ``"low"``), the student's value must lie on that
-  side of their own usual value or of the peer norm, else the feature is not used as a reason
+  side of their own usual value or of the peer norm -- of a reference the sentence shows --
+  else the feature is not used as a reason
   (a tree may give weight to an unremarkable value through an interaction; no sentence can
   honestly say "more than usual" then); ``either`` features (change scores) pass, ``none``
   features and the ``context`` family (calendar, leave, data coverage) are never reasons;
@@ -181,6 +182,12 @@ def sentence(name: str, spec: Any, value: float, usual: float, peer: float, lang
     return text
 
 
+def _mentions(spec: Any, ref: str) -> bool:
+    """Whether the reason sentence of ``spec`` shows ``{ref}`` (the fallback shows both)."""
+    tpl = _attr(spec, "reason_en") or _attr(spec, "reason_zh")
+    return True if not tpl else "{" + ref + "}" in str(tpl)
+
+
 def _col(frame: pd.DataFrame | None, names: list[str], n: int) -> np.ndarray:
     if frame is None:
         return np.full((n, len(names)), np.nan)
@@ -223,7 +230,14 @@ def reasons_for(
     sign = np.array([_sign(_attr(sp, "concerning")) for sp in specs])
     eligible = np.array([nm in used_set and f not in excluded and _attr(sp, "concerning") != "none"
                          for nm, f, sp in zip(names, fam, specs, strict=True)], dtype=bool)
-    ok = eligible[None, :] & (vals > min_contribution) & direction_ok(data, us, pe[None, :], sign[None, :])
+    # a sentence can only be checked against the references it shows: a template without
+    # {peer} (or {usual}) is not justified by the student's standing against peers (or self)
+    says_usual = np.array([_mentions(sp, "usual") for sp in specs], dtype=bool)
+    says_peer = np.array([_mentions(sp, "peer") for sp in specs], dtype=bool)
+    us_shown = np.where(says_usual[None, :], us, np.nan)
+    pe_shown = np.where(says_peer, pe, np.nan)
+    ok = eligible[None, :] & (vals > min_contribution) & direction_ok(data, us_shown, pe_shown[None, :],
+                                                                      sign[None, :])
     pos = np.where(ok, vals, 0.0)
     fams = [f for f in FAMILIES if (fam == f).any()]
     if not fams:
