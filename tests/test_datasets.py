@@ -14,9 +14,11 @@ from riskmodel.datasets import (
     SplitConfig,
     TemporalSplit,
     assert_no_label_overlap,
+    assert_no_student_overlap,
     build_sequence_store,
     census_screen,
     crisis_labels,
+    held_out_students,
     leave_one_year_out,
     snapshot_dates,
     temporal_split,
@@ -108,6 +110,33 @@ def test_fraction_split_never_lets_label_windows_overlap(n: int, vf: float, tf: 
     test_days = {d + pd.Timedelta(days=k) for d in s.test for k in range(horizon)}
     assert not train_days & test_days
     assert len(set(s.train) | set(s.valid) | set(s.test)) == len(s.train) + len(s.valid) + len(s.test)
+
+
+@settings(max_examples=60, deadline=None)
+@given(ids=st.lists(st.text(min_size=1, max_size=12), min_size=1, max_size=60, unique=True),
+       share=st.floats(0.05, 0.95), seed=st.integers(0, 10_000), data=st.data())
+def test_a_students_side_depends_only_on_its_id(ids: list[str], share: float, seed: int, data) -> None:  # type: ignore[no-untyped-def]
+    full = held_out_students(pd.Series(ids), share, seed)
+    subset = data.draw(st.lists(st.sampled_from(ids), min_size=1, max_size=len(ids)))
+    want = dict(zip(ids, full, strict=True))
+    got = held_out_students(pd.Series(subset), share, seed)
+    assert [want[i] for i in subset] == got.tolist()  # other students, order and repeats do not matter
+    assert not held_out_students(pd.Series(ids), 0.0, seed).any()
+
+
+def test_held_out_share_is_close_to_the_config_and_seeds_differ() -> None:
+    ids = pd.Series([f"p{i:05d}" for i in range(20_000)])
+    a, b = held_out_students(ids, 0.3, 0), held_out_students(ids, 0.3, 1)
+    assert abs(a.mean() - 0.3) < 0.015 and abs(b.mean() - 0.3) < 0.015
+    assert (a != b).mean() > 0.3  # another seed draws another hold-out
+    with pytest.raises(ValueError, match="test_students"):
+        SplitConfig(test_students=1.0)
+
+
+def test_student_overlap_check_catches_a_shared_student() -> None:
+    assert_no_student_overlap(pd.Series(["a", "a", "b"]), pd.Series(["train", "valid", "test"]))
+    with pytest.raises(AssertionError, match="1 student"):
+        assert_no_student_overlap(pd.Series(["a", "b", "a"]), pd.Series(["train", "test", "test"]))
 
 
 def test_date_split_and_year_split() -> None:

@@ -182,6 +182,24 @@ def test_logged_run_has_config_fingerprint_features_metrics_and_plots(trained) -
     assert "model/MLmodel" in model_files and not any(p.endswith(".pkl") for p in model_files)
 
 
+def test_no_student_straddles_train_and_test() -> None:
+    _, inputs = _campus_inputs(seed=2, days=120)
+    split = {"valid_fraction": 0.2, "test_fraction": 0.2, "gap_days": 7}
+    cfg = config_from_dict({"model": {"lgbm": {}}, "split": split, "dataset": {"horizon_days": 7}})
+    snaps = make_snapshots(inputs, cfg)
+    f = snaps.frame
+    test, fit = set(f.student_id[f.part == "test"]), set(f.student_id[f.part.isin(["train", "valid"])])
+    assert test and fit and not test & fit
+    assert len(test) + len(fit) == f.student_id.nunique()
+    assert snaps.students_per_part["test"] == len(test)
+    assert "students" in snaps.describe_split()["test"]
+    # time-only split (test_students=0): the same students show up on both sides
+    timed = make_snapshots(inputs, config_from_dict({"model": {"lgbm": {}}, "dataset": {"horizon_days": 7},
+                                                     "split": {**split, "test_students": 0.0}})).frame
+    assert set(timed.student_id[timed.part == "test"]) & set(timed.student_id[timed.part == "train"])
+    assert len(timed) > len(f)
+
+
 def test_a_planted_future_crisis_moves_no_feature() -> None:
     _, base = _campus_inputs(seed=2, days=120)
     day = pd.Timestamp("2024-11-20")

@@ -36,8 +36,10 @@ from riskmodel.datasets import (
     DatasetConfig,
     SplitConfig,
     TemporalSplit,
+    assert_no_student_overlap,
     census_screen,
     crisis_labels,
+    held_out_students,
     snapshot_dates,
     temporal_split,
 )
@@ -392,10 +394,21 @@ class Snapshots:
     events: pd.DataFrame  # positive crises (student_id, occurred_on) for event recall
     n_excluded: int
     groups: pd.DataFrame | None = None  # student_id + the subgroup columns of the roster
+    students_per_part: dict[str, int] = field(default_factory=dict)
+
+    def describe_split(self) -> dict[str, str]:
+        """Each part's as-of weeks and number of students (train/valid and test never share one)."""
+        return self.split.describe(self.students_per_part)
 
 
 def make_snapshots(inputs: TrainingInputs, cfg: TrainConfig) -> Snapshots:
-    """Join labels, features and the census screen on (student, as-of); split by time."""
+    """Join labels, features and the census screen on (student, as-of); split by time and student.
+
+    Rows fall into train < valid < test by as-of week (embargoed by the horizon); a share
+    ``cfg.split.test_students`` of students is held out, so that their rows can only be test
+    rows and nobody else's can: no student straddles train and test (DESIGN). Rows that fall
+    on the wrong side, or in an embargo, are dropped.
+    """
     as_of = snapshot_dates(inputs.data_start, inputs.data_end, cfg.dataset)
     feat_dates = pd.DatetimeIndex(pd.to_datetime(inputs.features["as_of"]).unique())
     as_of = as_of[as_of.isin(feat_dates)]
@@ -412,8 +425,16 @@ def make_snapshots(inputs: TrainingInputs, cfg: TrainConfig) -> Snapshots:
     screen = census_screen(inputs.census, frame[["student_id", "as_of"]])
     frame[CENSUS_COLUMNS] = screen[CENSUS_COLUMNS].to_numpy()
     split = temporal_split(as_of, cfg.split, cfg.dataset.horizon_days)
-    frame["part"] = split.part_of(frame["as_of"]).to_numpy()
+    part = split.part_of(frame["as_of"]).to_numpy().astype(object)
+    held = held_out_students(frame["student_id"], cfg.split.test_students, cfg.split.student_seed)
+    if cfg.split.test_students > 0:
+        part[(part == "test") & ~held] = ""
+        part[np.isin(part, ["train", "valid"]) & held] = ""
+    frame["part"] = part
     frame = frame[frame["part"] != ""].reset_index(drop=True)
+    if cfg.split.test_students > 0:
+        assert_no_student_overlap(frame["student_id"], frame["part"])
+    counts = {str(k): int(v) for k, v in frame.groupby("part")["student_id"].nunique().items()}
     if inputs.oracle is not None:
         frame = frame.merge(inputs.oracle, on=["student_id", "as_of"], how="left")
     ev = inputs.crisis_events
@@ -422,7 +443,8 @@ def make_snapshots(inputs: TrainingInputs, cfg: TrainConfig) -> Snapshots:
               .assign(occurred_on=lambda e: pd.to_datetime(e["occurred_on"]).dt.normalize()))
     gcols = [c for c in cfg.eval.group_columns if c in inputs.students.columns]
     return Snapshots(frame=frame, split=split, feature_names=list(inputs.feature_names), events=events,
-                     n_excluded=n_excluded, groups=inputs.students[["student_id", *gcols]])
+                     n_excluded=n_excluded, groups=inputs.students[["student_id", *gcols]],
+                     students_per_part=counts)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -568,7 +590,7 @@ def run_training(cfg: TrainConfig, inputs: TrainingInputs | None = None, tracker
     common_tags = {"training_id": training_id, "data_fingerprint": inputs.fingerprint,
                    "feature_registry_version": inputs.registry_version, "data": inputs.description,
                    **{k: str(v) for k, v in cfg.tags.items()}}
-    split_desc = snaps.split.describe()
+    split_desc = snaps.describe_split()
     fitted: dict[str, FittedModel] = {}
     run_ids: dict[str, str] = {}
     model_uris: dict[str, str] = {}
@@ -696,7 +718,7 @@ def comparison_markdown(result: TrainResult, title: str = "Crisis early warning:
              f"MLflow store: `{result.tracking_uri}`.  ",
              f"Regenerate this table from the store: `riskmodel train --report PATH --training-id "
              f"{result.training_id}`.  ",
-             "Split (as-of weeks, embargoed by the horizon): "
+             "Split (as-of weeks, embargoed by the horizon; test students held out from train and valid): "
              + "; ".join(f"{k} {v}" for k, v in result.split.items()) + ".", ""]
     if not df.empty:
         base = df["base_rate"].iloc[0] if "base_rate" in df else float("nan")

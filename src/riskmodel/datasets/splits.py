@@ -24,6 +24,12 @@ class SplitConfig:
     test); ``"year"`` tests on the last academic year in the data (starting
     ``year_start_month``/1) and validates on the last ``valid_fraction`` of the rest.
     ``gap_days`` is the embargo; it is raised to the label horizon when smaller.
+
+    ``test_students`` is the share of students held out for testing (DESIGN: students never
+    straddle train and test): their rows can only be test rows, the other students' rows only
+    train or valid rows. Which students are held out is a keyed hash of the (pseudonymised)
+    id and ``student_seed``, so it is stable across runs and data refreshes. 0 = split by
+    time only (not the evaluation protocol; for diagnostics).
     """
 
     kind: str = "fraction"
@@ -33,8 +39,12 @@ class SplitConfig:
     test_start: str | None = None
     gap_days: int = 28
     year_start_month: int = 9
+    test_students: float = 0.5
+    student_seed: int = 0
 
     def __post_init__(self) -> None:
+        if not 0.0 <= float(self.test_students) < 1.0:
+            raise ValueError(f"SplitConfig.test_students must be in [0, 1), got {self.test_students!r}")
         if self.kind not in ("fraction", "dates", "year"):
             raise ValueError(f"SplitConfig.kind must be 'fraction', 'dates' or 'year', got {self.kind!r}")
         if self.kind == "dates" and (self.valid_start is None or self.test_start is None):
@@ -58,11 +68,13 @@ class TemporalSplit:
             out[a.isin(getattr(self, name))] = name
         return out
 
-    def describe(self) -> dict[str, str]:
+    def describe(self, students: dict[str, int] | None = None) -> dict[str, str]:
+        """Per part: first..last as-of and the number of weeks (and of students, when given)."""
         d = {}
         for name in ("train", "valid", "test"):
             idx = getattr(self, name)
-            d[name] = f"{idx.min().date()}..{idx.max().date()} ({len(idx)} weeks)" if len(idx) else "empty"
+            n = f", {students[name]:,} students" if students and name in students else ""
+            d[name] = f"{idx.min().date()}..{idx.max().date()} ({len(idx)} weeks{n})" if len(idx) else "empty"
         return d
 
 
@@ -146,6 +158,37 @@ def leave_one_year_out(as_of_dates: pd.DatetimeIndex, horizon_days: int, gap_day
         after = after[after >= test.max() + pd.Timedelta(days=gap)]
         folds.append((int(y), before.append(after), test))
     return folds
+
+
+def held_out_students(student_ids: pd.Series | pd.Index, share: float, seed: int = 0) -> np.ndarray:
+    """True for the students whose rows may only be test rows (a share ``share`` of them).
+
+    A keyed hash of each id (``seed`` is the key), so a student's side never depends on which
+    other students or rows are present, nor on row order. ``share`` 0 holds out nobody.
+
+    Examples
+    --------
+    >>> ids = pd.Series([f"s{i}" for i in range(10_000)])
+    >>> 0.45 < held_out_students(ids, 0.5).mean() < 0.55
+    True
+    """
+    ids = pd.Series(np.asarray(student_ids, dtype=object)).astype(str)
+    if share <= 0:
+        return np.zeros(len(ids), dtype=bool)
+    key = f"rm-split{int(seed):08d}"[-16:]
+    h = pd.util.hash_pandas_object(ids, index=False, hash_key=key).to_numpy()
+    return (h / 2.0**64) < float(share)
+
+
+def assert_no_student_overlap(student_ids: pd.Series, parts: pd.Series) -> None:
+    """Raise ``AssertionError`` when a student has rows in test and in train or valid."""
+    sid = pd.Series(np.asarray(student_ids)).astype(str)
+    p = pd.Series(np.asarray(parts))
+    test = set(sid[p == "test"])
+    fit = set(sid[p.isin(["train", "valid"])])
+    both = test & fit
+    if both:
+        raise AssertionError(f"{len(both)} student(s) have rows in test and in train/valid")
 
 
 def assert_no_label_overlap(split: TemporalSplit, horizon_days: int) -> None:
