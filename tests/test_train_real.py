@@ -63,7 +63,7 @@ def test_hydra_job_trains_logs_and_writes_the_table(sim_campus_dir: Path, sim_ke
     oracle.to_parquet(small / "truth" / "oracle_risk.parquet", index=False)
     monkeypatch.setenv("RISKMODEL_PSEUDONYM_KEY", sim_key)
     monkeypatch.delenv("RISKMODEL_PSEUDONYM_KEY_FILE", raising=False)
-    cli_main(["data=folder", f"data.folder={small}", "model=[census,lgbm]",
+    cli_main(["data=folder", f"data.folder={small}", "data.rows_in_memory=5000", "model=[census,lgbm]",
               "model.lgbm.params.n_estimators=20", "split.valid_fraction=0.15", "split.test_fraction=0.2",
               "dataset.horizon_days=14", "split.gap_days=14", "eval.min_group_size=20", f"project_root={tmp_path}",
               "report_path=results.md", f"hydra.run.dir={tmp_path}/hydra"])

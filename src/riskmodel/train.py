@@ -66,6 +66,9 @@ class DataConfig:
     cache_features : keep the pseudonymised tables and features of a (folder, key, feature
         config) under ``cache_dir`` so that sweeps build them once (ids there are pseudonymised).
     sim : keyword arguments of ``riskmodel.simulate.SimConfig`` (students, days, start, seed...).
+    rows_in_memory : a source table with more rows is validated in parts of about half as many
+        rows into Parquet (:func:`~riskmodel.contracts.load_sources_to_parquet`), so memory
+        stays bounded however large the campus.
     """
 
     source: str = "simulate"
@@ -74,8 +77,11 @@ class DataConfig:
     cache_dir: str = ".riskmodel/cache"
     cache_features: bool = True
     sim: dict = field(default_factory=dict)
+    rows_in_memory: int = 4_000_000
 
     def __post_init__(self) -> None:
+        if self.rows_in_memory < 1:
+            raise ValueError(f"data.rows_in_memory must be positive, got {self.rows_in_memory}")
         if self.source not in ("simulate", "folder"):
             raise ValueError(f"data.source must be 'simulate' or 'folder', got {self.source!r}")
         if self.source == "folder" and not self.folder:
@@ -310,7 +316,7 @@ def prepare_inputs(cfg: TrainConfig) -> TrainingInputs:
 
 
 def _build_inputs(cfg: TrainConfig, folder: Path, key: Any) -> TrainingInputs:
-    from riskmodel.contracts import load_sources
+    from riskmodel.contracts import load_sources_to_parquet
     from riskmodel.evaluate import read_oracle
     from riskmodel.features import (
         REGISTRY_VERSION,
@@ -319,28 +325,57 @@ def _build_inputs(cfg: TrainConfig, folder: Path, key: Any) -> TrainingInputs:
         read_daily,
         read_features,
     )
+    from riskmodel.features.backends import connect
 
-    loaded = load_sources(folder, key)
-    period = loaded.report.period
-    if period is None:
-        raise ValueError(f"{folder}: no data period (calendar table absent and no period given)")
-    start, end = pd.Timestamp(period.start).normalize(), pd.Timestamp(period.end).normalize() - pd.Timedelta(days=1)
-    as_of = snapshot_dates(start, end, cfg.dataset)
     fcfg = FeatureConfig(**cfg.features)
-    # chunk by chunk through Parquet: memory stays bounded by the chunk, not the campus
+    # bounded memory all the way: event tables are validated part by part into Parquet, the
+    # features are built chunk by chunk from there; only the results come back into pandas
     with tempfile.TemporaryDirectory(prefix="riskmodel_inputs_") as tmp:
-        paths = build_feature_store(loaded, as_of, tmp, fcfg)
-        daily = read_daily(paths["daily"])
-        feats = read_features(paths["features"])
+        loaded = load_sources_to_parquet(folder, Path(tmp) / "sources", key,
+                                         max_rows_in_memory=cfg.data.rows_in_memory)
+        period = loaded.report.period
+        if period is None:
+            raise ValueError(f"{folder}: no data period (calendar table absent and no period given)")
+        start = pd.Timestamp(period.start).normalize()
+        end = pd.Timestamp(period.end).normalize() - pd.Timedelta(days=1)
+        as_of = snapshot_dates(start, end, cfg.dataset)
+        con = connect(fcfg)
+        paths = build_feature_store(loaded.ibis_tables(con), as_of, tmp, fcfg, con=con)
+        daily = _compact(read_daily(paths["daily"]))
+        feats = _compact(read_features(paths["features"]))
+        fingerprint = sources_fingerprint(loaded)
     names = [c for c in feats.columns if c not in ID_COLUMNS]
     oracle = read_oracle(folder / "truth", key)
-    tables = {t: loaded.tables.get(t) for t in sorted(loaded.tables)}
     return TrainingInputs(
-        students=loaded["students"], crisis_events=loaded.get("crisis_events"), census=loaded.get("census"),
-        features=feats, daily=daily, feature_names=names, registry_version=str(REGISTRY_VERSION),
-        data_start=start, data_end=end, oracle=oracle, fingerprint=frame_fingerprint(tables),
-        description=(f"{loaded['students'].shape[0]} students, {start.date()}..{end.date()}"
+        students=loaded.tables["students"], crisis_events=loaded.tables.get("crisis_events"),
+        census=loaded.tables.get("census"), features=feats, daily=daily, feature_names=names,
+        registry_version=str(REGISTRY_VERSION), data_start=start, data_end=end, oracle=oracle,
+        fingerprint=fingerprint,
+        description=(f"{loaded.tables['students'].shape[0]} students, {start.date()}..{end.date()}"
                      f" ({(end - start).days + 1} days), source={cfg.data.source}"))
+
+
+def _compact(frame: pd.DataFrame) -> pd.DataFrame:
+    """Float columns as float32 (half the memory; models read float64 copies per split part)."""
+    floats = [c for c in frame.columns if pd.api.types.is_float_dtype(frame[c]) and frame[c].dtype != np.float32]
+    return frame.astype(dict.fromkeys(floats, np.float32)) if floats else frame
+
+
+def sources_fingerprint(loaded: Any) -> str:
+    """SHA-256 (first 16 hex) of the validated sources: in-memory tables by their row hashes,
+    stored (Parquet) tables by an order-free DuckDB hash of their rows and the row count."""
+    import duckdb
+
+    h = hashlib.sha256(frame_fingerprint(dict(loaded.tables)).encode())
+    with duckdb.connect() as db:
+        for name in sorted(loaded.stored):
+            path = str(loaded.stored[name] / "*.parquet").replace("'", "''")
+            cols = [r[0] for r in db.execute(f"DESCRIBE SELECT * FROM read_parquet('{path}')").fetchall()]
+            quoted = ", ".join(f'"{c}"' for c in cols)
+            n, total = db.execute(f"SELECT count(*), sum(hash({quoted})::HUGEINT)::VARCHAR "
+                                  f"FROM read_parquet('{path}')").fetchone()  # type: ignore[misc]
+            h.update(f"{name}:{cols}:{n}:{total}".encode())
+    return h.hexdigest()[:16]
 
 
 def inputs_from_tables(students: pd.DataFrame, crisis_events: pd.DataFrame | None, census: pd.DataFrame | None,

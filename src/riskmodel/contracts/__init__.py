@@ -23,6 +23,7 @@ from riskmodel.contracts.pseudonym import (
 )
 from riskmodel.contracts.schema import Period, build_schema
 from riskmodel.contracts.spec import ColumnSpec, TableContract, load_contracts, table_names
+from riskmodel.contracts.stream import StoredSources, load_sources_to_parquet
 
 __all__ = [
     "KEY_ENV",
@@ -34,6 +35,7 @@ __all__ = [
     "Period",
     "PseudonymKey",
     "PseudonymKeyError",
+    "StoredSources",
     "TableContract",
     "TableFault",
     "TableReport",
@@ -43,6 +45,7 @@ __all__ = [
     "generate_key_file",
     "load_contracts",
     "load_sources",
+    "load_sources_to_parquet",
     "pseudonymise_series",
     "read_table_file",
     "reidentify",

@@ -202,6 +202,7 @@ def _validate_table(
     known_ids: dict[str, pd.Index],
     period: Period | None,
     faults: list[TableFault],
+    warn: bool = True,
 ) -> tuple[pd.DataFrame, pd.DataFrame, TableReport]:
     table = contract.table
     report = TableReport(table=table, present=True, rows_read=len(raw))
@@ -267,7 +268,7 @@ def _validate_table(
         accepted[col.name] = accepted[col.name].astype(final_dtype(col.type, col.nullable))
     report.rows_accepted = len(accepted)
     report.rows_quarantined = len(quarantine)
-    if report.rows_quarantined:
+    if report.rows_quarantined and warn:
         log.warning("table %s: %d of %d rows quarantined", table, report.rows_quarantined, report.rows_read)
     return accepted, quarantine.reset_index(drop=True), report
 

@@ -63,28 +63,30 @@ def build_sequence_store(daily: pd.DataFrame, sequence_days: int = 84,
     for col in ("student_id", "date"):
         if col not in daily.columns:
             raise ValueError(f"daily table: missing column {col!r}")
-    d = daily.copy()
-    d["student_id"] = d["student_id"].astype(str)
-    d["date"] = pd.to_datetime(d["date"]).dt.normalize()
-    channels = [c for c in d.columns if c not in ("student_id", "date")]
+    channels = [c for c in daily.columns if c not in ("student_id", "date")]
     if not channels:
         raise ValueError("daily table: no channel columns besides student_id and date")
-    flags = [c for c in channels if pd.api.types.is_bool_dtype(d[c])]
-    sid = pd.Index(sorted(d["student_id"].unique())) if students is None else pd.Index(students.astype(str))
-    start = d["date"].min() if len(d) else pd.Timestamp("1970-01-01")
-    n_days = int((d["date"].max() - start).days) + 1 if len(d) else 0
+    flags = [c for c in channels if pd.api.types.is_bool_dtype(daily[c])]
+    dates = pd.to_datetime(daily["date"]).dt.normalize()
+    sid = (pd.Index(sorted(daily["student_id"].astype(str).unique())) if students is None
+           else pd.Index(students.astype(str)))
+    start = dates.min() if len(daily) else pd.Timestamp("1970-01-01")
+    n_days = int((dates.max() - start).days) + 1 if len(daily) else 0
     vals: np.ndarray = np.full((len(sid), sequence_days + n_days, len(channels)), np.nan, dtype=dtype)
     obs = np.zeros((len(sid), sequence_days + n_days), dtype=bool)
-    si = sid.get_indexer(d["student_id"])
-    keep = si >= 0
-    di = (d["date"] - start).dt.days.to_numpy() + sequence_days
-    mat = d[channels].astype("float64").to_numpy(dtype=np.float64, na_value=np.nan)
-    vals[si[keep], di[keep]] = mat[keep].astype(dtype)
-    if flags:
-        seen = d[flags].fillna(False).to_numpy(dtype=bool).any(axis=1)
-    else:
-        seen = ~np.isnan(mat).all(axis=1)
-    obs[si[keep], di[keep]] = seen[keep]
+    step = 1_000_000  # rows per block: a whole campus never gets a second float64 copy
+    for lo in range(0, len(daily), step):
+        d = daily.iloc[lo:lo + step]
+        si = sid.get_indexer(d["student_id"].astype(str))
+        keep = si >= 0
+        di = (dates.iloc[lo:lo + step] - start).dt.days.to_numpy() + sequence_days
+        mat = d[channels].astype("float64").to_numpy(dtype=np.float64, na_value=np.nan)
+        vals[si[keep], di[keep]] = mat[keep].astype(dtype)
+        if flags:
+            seen = d[flags].fillna(False).to_numpy(dtype=bool).any(axis=1)
+        else:
+            seen = ~np.isnan(mat).all(axis=1)
+        obs[si[keep], di[keep]] = seen[keep]
     return SequenceStore(values=vals, observed=obs, student_index=sid, start=start,
                          channels=channels, pad=sequence_days)
 
