@@ -215,3 +215,46 @@ def test_labels_when_no_event_falls_in_any_window() -> None:
     lab = _labels([("a", far, 2)], [MON, MON + pd.Timedelta(days=7)])
     assert lab["label"].tolist() == [0, 0, 0, 0] and lab["days_to_event"].isna().all()
     assert not lab["excluded"].any()
+
+
+# -- roster ---------------------------------------------------------------------------------
+@pytest.mark.parametrize(("year", "degree", "as_of", "want"), [
+    (2020, "undergraduate", "2024-06-24", True),   # last week of the final year
+    (2020, "undergraduate", "2024-07-01", False),  # graduated on June 30
+    (2024, "master", "2024-08-26", False),         # not arrived yet
+    (2024, "master", "2024-09-02", True),          # arrived on September 1
+    (2021, "master", "2024-07-01", False),
+    (2020, "doctoral", "2024-09-02", True),        # five nominal years
+    (None, "master", "2030-01-01", True),          # unknown year: always
+    (2010, "unknown", "2024-09-02", True),         # unknown degree: no end
+])
+def test_on_roster_follows_enrolment_and_nominal_length(year, degree, as_of, want) -> None:  # type: ignore[no-untyped-def]
+    from riskmodel.datasets import on_roster
+
+    st = pd.DataFrame({"student_id": ["s"], "enrollment_year": pd.array([year], dtype="Int64"),
+                       "degree_level": [degree]})
+    got = on_roster(st, pd.Series([pd.Timestamp(as_of)]), pd.Series(["s"]), DatasetConfig())
+    assert got.tolist() == [want]
+    assert on_roster(st, pd.Series([pd.Timestamp(as_of)]), pd.Series(["s"]),
+                     DatasetConfig(program_years={})).tolist() == [year is None or pd.Timestamp(as_of)
+                                                                   >= pd.Timestamp(f"{year}-09-01")]
+
+
+def test_snapshots_exist_exactly_while_the_simulated_student_is_on_campus(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from riskmodel.simulate import SimConfig, simulate_to_folder
+
+    cfg = SimConfig(students=150, start="2023-09-01", days=400, seed=2)
+    simulate_to_folder(cfg, tmp_path)
+    students = pd.read_parquet(tmp_path / "students.parquet")
+    truth = pd.read_parquet(tmp_path / "truth" / "population.parquet")
+    as_of = snapshot_dates("2023-09-01", "2024-10-04", DatasetConfig())
+    lab = crisis_labels(students, None, as_of, DatasetConfig())
+    day = (lab["as_of"] - pd.Timestamp("2023-09-01")).dt.days
+    t = truth.set_index(truth["student_id"].astype(str)).reindex(lab["student_id"].astype(str))
+    active = (day.to_numpy() >= t["active_from_day"].to_numpy()) & (day.to_numpy() < t["active_to_day"].to_numpy())
+    assert active.all()  # nobody is scored before arrival or after graduation
+    days = (as_of - pd.Timestamp("2023-09-01")).days.to_numpy()
+    n_active = sum(int(((days >= a) & (days < b)).sum())
+                   for a, b in zip(truth["active_from_day"], truth["active_to_day"], strict=True))
+    assert len(lab) == n_active  # and everybody on campus is
+    assert (truth["active_to_day"] < 400).any() and (truth["active_from_day"] > 0).any()  # both cases occur

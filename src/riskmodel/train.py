@@ -257,7 +257,10 @@ def _inputs_cache_dir(cfg: TrainConfig, folder: Path, key: Any) -> Path:
     files = sorted((p.relative_to(folder).as_posix(), p.stat().st_size, int(p.stat().st_mtime))
                    for p in folder.rglob("*.parquet"))
     files += sorted((p.name, p.stat().st_size, int(p.stat().st_mtime)) for p in folder.glob("*.csv"))
-    blob = repr((str(folder.resolve()), files, sorted(cfg.features.items()), dataclasses.asdict(cfg.dataset),
+    from riskmodel.datasets import ROSTER_FIELDS
+
+    dataset = {k: v for k, v in dataclasses.asdict(cfg.dataset).items() if k not in ROSTER_FIELDS}
+    blob = repr((str(folder.resolve()), files, sorted(cfg.features.items()), dataset,
                  key.fingerprint, str(REGISTRY_VERSION)))
     return Path(cfg.project_root) / cfg.data.cache_dir / f"inputs-{hashlib.sha256(blob.encode()).hexdigest()[:16]}"
 

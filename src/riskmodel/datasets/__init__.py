@@ -11,9 +11,11 @@ day. A student is excluded at ``as_of`` when a recorded crisis (any level) occur
 """
 
 from riskmodel.datasets.labels import (
+    ROSTER_FIELDS,
     DatasetConfig,
     census_screen,
     crisis_labels,
+    on_roster,
     snapshot_dates,
 )
 from riskmodel.datasets.sequences import SequenceBatchDataset, SequenceStore, build_sequence_store
@@ -28,6 +30,7 @@ from riskmodel.datasets.splits import (
 )
 
 __all__ = [
+    "ROSTER_FIELDS",
     "DatasetConfig",
     "SequenceBatchDataset",
     "SequenceStore",
@@ -40,6 +43,7 @@ __all__ = [
     "crisis_labels",
     "held_out_students",
     "leave_one_year_out",
+    "on_roster",
     "snapshot_dates",
     "temporal_split",
 ]

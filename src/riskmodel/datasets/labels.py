@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -24,6 +24,13 @@ class DatasetConfig:
         feature windows have history.
     weekday : 0 = Monday, the weekly check.
     sequence_days : length of the daily history given to the sequence model.
+    enrollment_month, program_years : who is on the roster at an as-of date. A student is from
+        the 1st of ``enrollment_month`` of their ``enrollment_year`` until June 30 of
+        ``enrollment_year + program_years[degree_level]`` (the nominal length of study, 学制);
+        before and after that they have no snapshot (a graduate's silence is not a warning
+        sign, and a freshman before arrival has no life on campus to score). Unknown year or
+        degree: always on the roster. A student who stays longer than the nominal length drops
+        out of the snapshots early; ``program_years={}`` keeps everyone after enrolment.
     """
 
     horizon_days: int = 28
@@ -32,8 +39,15 @@ class DatasetConfig:
     warmup_days: int = 28
     weekday: int = 0
     sequence_days: int = 84
+    enrollment_month: int = 9
+    program_years: dict = field(default_factory=lambda: {"undergraduate": 4, "master": 3, "doctoral": 5})
 
     def __post_init__(self) -> None:
+        if not 1 <= self.enrollment_month <= 12:
+            raise ValueError(f"DatasetConfig.enrollment_month must be in 1..12, got {self.enrollment_month}")
+        bad = {k: v for k, v in dict(self.program_years).items() if not (isinstance(v, int) and v >= 1)}
+        if bad:
+            raise ValueError(f"DatasetConfig.program_years must map degree levels to whole years >= 1, got {bad}")
         if self.horizon_days < 1:
             raise ValueError(f"DatasetConfig.horizon_days must be >= 1, got {self.horizon_days}")
         if not 1 <= self.min_level <= 3:
@@ -79,13 +93,40 @@ def _events(crisis_events: pd.DataFrame | None) -> pd.DataFrame:
     return ev
 
 
+#: DatasetConfig fields that decide who has a snapshot, not what the inputs are
+ROSTER_FIELDS = ("enrollment_month", "program_years")
+
+
+def on_roster(students: pd.DataFrame, as_of: pd.Series, student_id: pd.Series, cfg: DatasetConfig) -> np.ndarray:
+    """True where the student of each (``student_id``, ``as_of``) row is on the roster.
+
+    See :class:`DatasetConfig` (``enrollment_month``, ``program_years``). Students without
+    ``enrollment_year`` or ``degree_level`` columns (or with unknown values) always count.
+    """
+    st = students.drop_duplicates("student_id").set_index(students["student_id"].drop_duplicates().astype(str))
+    year = (pd.to_numeric(st["enrollment_year"], errors="coerce") if "enrollment_year" in st
+            else pd.Series(np.nan, index=st.index))
+    years = (st["degree_level"].astype(str).map({str(k): float(v) for k, v in dict(cfg.program_years).items()})
+             if "degree_level" in st else pd.Series(np.nan, index=st.index))
+    sid = student_id.astype(str)
+    y = sid.map(year).to_numpy(dtype=float)
+    n = sid.map(years).to_numpy(dtype=float)
+    t = pd.to_datetime(as_of).dt.normalize()
+    # as-of on or after the 1st of the enrollment month; before July 1 of the final year
+    t_year, t_month = t.dt.year.to_numpy(), t.dt.month.to_numpy()
+    started = np.isnan(y) | ((t_year > y) | ((t_year == y) & (t_month >= cfg.enrollment_month)))
+    last = y + n  # the calendar year of the final June 30
+    ended = ~np.isnan(last) & ((t_year > last) | ((t_year == last) & (t_month >= 7)))
+    return started & ~ended
+
+
 def crisis_labels(
     students: pd.DataFrame,
     crisis_events: pd.DataFrame | None,
     as_of_dates: pd.DatetimeIndex | list,
     cfg: DatasetConfig,
 ) -> pd.DataFrame:
-    """One row per (student, as-of): the label and whether the student is excluded.
+    """One row per (student, as-of) on the roster: the label and whether the student is excluded.
 
     Returns columns ``student_id``, ``as_of``, ``label`` (int8, 1 when a crisis of level >=
     ``min_level`` occurred on a day in ``[as_of, as_of + horizon_days)``), ``days_to_event``
@@ -107,6 +148,7 @@ def crisis_labels(
     as_of = pd.DatetimeIndex(pd.to_datetime(as_of_dates)).normalize().unique().sort_values()
     ids = pd.Index(students["student_id"].astype(str).unique())
     grid = pd.MultiIndex.from_product([ids, as_of], names=["student_id", "as_of"]).to_frame(index=False)
+    grid = grid[on_roster(students, grid["as_of"], grid["student_id"], cfg)].reset_index(drop=True)
     grid["label"] = np.int8(0)
     grid["days_to_event"] = np.nan
     grid["excluded"] = False
