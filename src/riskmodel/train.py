@@ -344,9 +344,10 @@ def _build_inputs(cfg: TrainConfig, folder: Path, key: Any) -> TrainingInputs:
         as_of = snapshot_dates(start, end, cfg.dataset)
         con = connect(fcfg)
         paths = build_feature_store(loaded.ibis_tables(con), as_of, tmp, fcfg, con=con)
-        daily = _compact(read_daily(paths["daily"]))
-        feats = _compact(read_features(paths["features"]))
+        _close(con)  # the engine's buffers go before pandas holds a whole campus
         fingerprint = sources_fingerprint(loaded)
+        feats = read_features(paths["features"], float_dtype="float32")
+        daily = read_daily(paths["daily"], float_dtype="float32")
     names = [c for c in feats.columns if c not in ID_COLUMNS]
     oracle = read_oracle(folder / "truth", key)
     return TrainingInputs(
@@ -358,10 +359,11 @@ def _build_inputs(cfg: TrainConfig, folder: Path, key: Any) -> TrainingInputs:
                      f" ({(end - start).days + 1} days), source={cfg.data.source}"))
 
 
-def _compact(frame: pd.DataFrame) -> pd.DataFrame:
-    """Float columns as float32 (half the memory; models read float64 copies per split part)."""
-    floats = [c for c in frame.columns if pd.api.types.is_float_dtype(frame[c]) and frame[c].dtype != np.float32]
-    return frame.astype(dict.fromkeys(floats, np.float32)) if floats else frame
+def _close(con: Any) -> None:
+    try:
+        con.disconnect()
+    except Exception:  # noqa: BLE001 - a backend without disconnect keeps its memory until collected
+        log.debug("feature backend %s could not be closed", getattr(con, "name", "?"))
 
 
 def sources_fingerprint(loaded: Any) -> str:
@@ -457,8 +459,10 @@ def make_snapshots(inputs: TrainingInputs, cfg: TrainConfig) -> Snapshots:
     labels = crisis_labels(inputs.students, inputs.crisis_events, as_of, cfg.dataset)
     n_excluded = int(labels["excluded"].sum())
     labels = labels[~labels["excluded"]].drop(columns="excluded")
-    feats = inputs.features.copy()
-    feats["as_of"] = pd.to_datetime(feats["as_of"]).dt.normalize()
+    feats = inputs.features  # no copy: a two-year campus has millions of rows
+    when = pd.to_datetime(feats["as_of"])
+    if not when.equals(when.dt.normalize()) or feats["as_of"].dtype != "datetime64[ns]":
+        feats = feats.assign(as_of=when.dt.normalize().astype("datetime64[ns]"))
     frame = labels.merge(feats, on=["student_id", "as_of"], how="inner")
     screen = census_screen(inputs.census, frame[["student_id", "as_of"]])
     frame[CENSUS_COLUMNS] = screen[CENSUS_COLUMNS].to_numpy()
@@ -606,6 +610,7 @@ def run_training(cfg: TrainConfig, inputs: TrainingInputs | None = None, tracker
     model, plus the oracle when ``truth/`` exists) with the MLflow run ids.
     """
     training_id = uuid.uuid4().hex[:12]
+    own_inputs = inputs is None
     if inputs is None:
         inputs = prepare_inputs(cfg)
     snaps = make_snapshots(inputs, cfg)
@@ -617,6 +622,8 @@ def run_training(cfg: TrainConfig, inputs: TrainingInputs | None = None, tracker
             raise ValueError("model 'sequence' needs the daily behaviour table; none was built")
         store = build_sequence_store(inputs.daily, cfg.dataset.sequence_days,
                                      students=pd.Index(inputs.students["student_id"].astype(str)))
+        if own_inputs:  # the store holds the daily table now; free the frame (GBs on a large campus)
+            inputs.daily = None
     tracking_on = cfg.tracking is not None and getattr(cfg.tracking, "enabled", True)
     if tracker is None and tracking_on:
         from riskmodel.tracking import Tracker
