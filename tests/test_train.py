@@ -89,6 +89,7 @@ def _campus_inputs(seed: int = 1, days: int = 210, plant: tuple[int, pd.Timestam
 def _tiny_config(tmp: Path) -> TrainConfig:
     cfg = _compose([
         "model=[census,logreg,lgbm,sequence]", "model.lgbm.params.n_estimators=30",
+        "model.lgbm.params.min_child_samples=20", "model.lgbm.params.learning_rate=0.1",
         "model.sequence.params.epochs=1", "model.sequence.params.hidden=8", "model.sequence.params.encoder=tcn",
         "model.sequence.params.batch_size=512", "dataset.sequence_days=28",
         "eval.min_group_size=50", "eval.min_group_positives=2", f"project_root={tmp}",

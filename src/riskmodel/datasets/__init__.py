@@ -7,7 +7,10 @@ Time rule used throughout (the same as the feature engine's): an ``as_of`` date 
 as_of + horizon 00:00]`` written in the issue as ``(as_of, as_of + horizon]``: the 28 days
 starting with the as-of Monday itself. Feature days and label days therefore never share a
 day. A student is excluded at ``as_of`` when a recorded crisis (any level) occurred on a day in
-``[as_of - exclude_recent_days, as_of)``: the counselling center already knows them.
+``[as_of - exclude_recent_days, as_of)``: the counselling center already knows them. A student
+has snapshots only while on the roster (:func:`on_roster`: from arrival to the end of the
+nominal length of study). Splits are by time (embargoed by the horizon) and by student (a
+held-out share of students is test-only, :func:`held_out_students`).
 """
 
 from riskmodel.datasets.labels import (

@@ -32,7 +32,8 @@ class FeatureConfig:
     chunk_students : campuses with more students are built in chunks of this many students
         (each chunk's daily table is built, used and dropped before the next), which
         bounds memory; None builds everyone at once.
-    threads, memory_limit, temp_directory : DuckDB resources (None: DuckDB's defaults).
+    threads, memory_limit, temp_directory : DuckDB resources (None: DuckDB's defaults, except
+        memory_limit: half of the machine's memory, see ``backends.default_memory_limit``).
     spark_master : Spark master URL for ``engine="spark"``.
     """
 
