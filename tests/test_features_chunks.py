@@ -19,6 +19,8 @@ from riskmodel.features import (
     build_daily,
     build_feature_store,
     build_features,
+    read_daily,
+    read_features,
     weekly_as_of_dates,
 )
 from riskmodel.features.engine import daily_days_needed
@@ -137,3 +139,44 @@ def test_features_command_writes_daily_folder_and_features(sim_campus_dir, sim_k
     assert len(feats) == 2 * len(loaded.tables["students"])
     daily = pd.read_parquet(tmp_path / "out" / "daily")
     assert len(daily) > 0 and daily["student_id"].isin(loaded.tables["students"]["student_id"]).all()
+
+
+def test_duckdb_gets_a_memory_limit_that_leaves_room_for_pandas() -> None:
+    import os
+
+    from riskmodel.features import FeatureConfig
+    from riskmodel.features.backends import connect, default_memory_limit
+
+    total_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    limit = default_memory_limit()
+    assert limit.endswith("GiB") and 1 <= int(limit[:-3]) <= 0.5 * total_gib + 1
+    got = connect(FeatureConfig()).raw_sql("SELECT current_setting('memory_limit')").fetchone()[0]
+    assert got.startswith(f"{int(limit[:-3])}.0 GiB") or got.startswith(f"{int(limit[:-3])} GiB")
+    explicit = connect(FeatureConfig(memory_limit="1GB")).raw_sql("SELECT current_setting('memory_limit')").fetchone()[0]
+    assert explicit.startswith("953")  # 1 GB = 953.6 MiB: the config wins
+
+
+def test_reading_the_store_as_float32_keeps_order_types_and_values(loaded, as_of, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        paths = build_feature_store(loaded, as_of[:3], tmp_path / "store", FeatureConfig(chunk_students=100))
+    for read in (read_daily, read_features):
+        path = paths["daily"] if read is read_daily else paths["features"]
+        wide, narrow = read(path), read(path, float_dtype="float32")
+        assert list(wide.columns) == list(narrow.columns) and len(wide) == len(narrow)
+        floats = [c for c in wide.columns if wide[c].dtype == np.float64]
+        assert floats and all(narrow[c].dtype == np.float32 for c in floats)
+        assert wide.drop(columns=floats).equals(narrow.drop(columns=floats))  # ids, dates, flags, order
+        np.testing.assert_allclose(narrow[floats].to_numpy(np.float64), wide[floats].to_numpy(), rtol=1e-6, atol=1e-6)
+
+
+def test_whole_campus_step_in_passes_of_as_of_dates_changes_nothing(loaded, as_of, whole, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    n = len(loaded.tables["students"])
+    cfg = FeatureConfig(chunk_students=n // 2 + 1, finish_rows=3 * n)  # three as-of dates per pass
+    assert len(as_of) > 6
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        paths = build_feature_store(loaded, as_of, tmp_path / "store", cfg, daily=False)
+    _same(whole[1], read_features(paths["features"]))
+    with pytest.raises(ValueError, match="finish_rows"):
+        FeatureConfig(finish_rows=0)

@@ -32,6 +32,9 @@ class FeatureConfig:
     chunk_students : campuses with more students are built in chunks of this many students
         (each chunk's daily table is built, used and dropped before the next), which
         bounds memory; None builds everyone at once.
+    finish_rows : :func:`build_feature_store` adds the whole-campus features (peers, academic,
+        census, calendar) in passes of about this many student x as-of rows (as-of dates are
+        independent there), so a two-year weekly build never joins all its rows at once.
     threads, memory_limit, temp_directory : DuckDB resources (None: DuckDB's defaults, except
         memory_limit: half of the machine's memory, see ``backends.default_memory_limit``).
     spark_master : Spark master URL for ``engine="spark"``.
@@ -49,6 +52,7 @@ class FeatureConfig:
     period_start: str | None = None
     period_end: str | None = None
     chunk_students: int | None = 8000
+    finish_rows: int = 500_000
     threads: int | None = None
     memory_limit: str | None = None
     temp_directory: str | None = None
@@ -62,6 +66,8 @@ class FeatureConfig:
             raise ValueError(f"FeatureConfig.windows must be positive day counts, got {self.windows!r}")
         if self.change_baseline_days % self.change_block_days:
             raise ValueError("change_baseline_days must be a multiple of change_block_days")
+        if self.finish_rows < 1:
+            raise ValueError(f"FeatureConfig.finish_rows must be positive, got {self.finish_rows}")
         if self.chunk_students is not None and self.chunk_students < 1:
             raise ValueError(f"FeatureConfig.chunk_students must be >= 1 or None, got {self.chunk_students!r}")
         if self.observed_lookback_days < 1:

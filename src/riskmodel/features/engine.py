@@ -396,8 +396,20 @@ def build_feature_store(sources: Any, as_of_dates: Iterable[Any], out_dir: str |
             _release(dtbl)
         paths = {"daily": daily_dir} if daily else {}
         wf_all = con.read_parquet([str(p) for p in win_parts])
-        expr = _finish(con, tables, wf_all, as_of_days, plan.features, cfg)
-        paths["features"] = Path(_emit(con, expr, out / "features.parquet", _fix_features))
+        n_students = int(con.execute(tables["students"].count()))
+        per_pass = max(1, cfg.finish_rows // max(n_students, 1))
+        passes = [as_of_days[i:i + per_pass] for i in range(0, len(as_of_days), per_pass)]
+        if len(passes) == 1:
+            expr = _finish(con, tables, wf_all, as_of_days, plan.features, cfg)
+            paths["features"] = Path(_emit(con, expr, out / "features.parquet", _fix_features))
+            return paths
+        done: list[Path] = []
+        for k, days in enumerate(passes):  # as-of dates are independent in the whole-campus step
+            part = wf_all.filter(wf_all.as_of_day.isin(days))
+            done.append(Path(tmp) / f"features-{k:05d}.parquet")
+            con.to_parquet(_finish(con, tables, part, days, plan.features, cfg), done[-1])
+        paths["features"] = Path(_emit(con, con.read_parquet([str(p) for p in done]), out / "features.parquet",
+                                       _fix_features))
     return paths
 
 
@@ -422,18 +434,27 @@ def read_features(path: str | Path, float_dtype: Any = "float64") -> pd.DataFram
 
 def _read_sorted(path: str | Path, keys: list[str], time_col: str, kind: Callable[[str], str | None],
                  float_dtype: Any) -> pd.DataFrame:
-    """Read Parquet, set the column types and sort in Arrow, then hand over to pandas once."""
-    import pyarrow as pa
-    import pyarrow.dataset as pds
+    """Read Parquet with DuckDB: types set and rows sorted there (within its memory limit),
+    so pandas receives one already-narrow copy (a whole two-year campus is GBs)."""
+    import duckdb
 
-    tbl = pds.dataset(str(path), format="parquet").to_table()
-    flt = pa.float32() if np.dtype(float_dtype) == np.float32 else pa.float64()
-    fields = []
-    for f in tbl.schema:
-        k = "time" if f.name == time_col else kind(f.name)
-        typ = {"time": pa.timestamp("ns"), "bool": pa.bool_(), "float": flt}.get(k or "", f.type)
-        fields.append(pa.field(f.name, typ))
-    tbl = tbl.cast(pa.schema(fields)).sort_by([(k, "ascending") for k in keys])
+    from riskmodel.features.backends import default_memory_limit
+
+    p = Path(path)
+    src = str(p / "*.parquet") if p.is_dir() else str(p)
+    src = src.replace("'", "''")
+    flt = "FLOAT" if np.dtype(float_dtype) == np.float32 else "DOUBLE"
+    config = {"memory_limit": default_memory_limit()} if default_memory_limit() else {}
+    with duckdb.connect(config=config) as db:
+        names = [r[0] for r in db.execute(f"DESCRIBE SELECT * FROM read_parquet('{src}')").fetchall()]
+        cast = {"time": "TIMESTAMP_NS", "bool": "BOOLEAN", "float": flt}
+        cols = []
+        for n in names:
+            k = "time" if n == time_col else kind(n)
+            q = '"' + n.replace('"', '""') + '"'
+            cols.append(f"CAST({q} AS {cast[k]}) AS {q}" if k else q)
+        order = ", ".join('"' + k + '"' for k in keys)
+        tbl = db.execute(f"SELECT {', '.join(cols)} FROM read_parquet('{src}') ORDER BY {order}").fetch_arrow_table()
     return tbl.to_pandas(self_destruct=True).reset_index(drop=True)
 
 
