@@ -444,7 +444,8 @@ def _read_sorted(path: str | Path, keys: list[str], time_col: str, kind: Callabl
     src = str(p / "*.parquet") if p.is_dir() else str(p)
     src = src.replace("'", "''")
     flt = "FLOAT" if np.dtype(float_dtype) == np.float32 else "DOUBLE"
-    config = {"memory_limit": default_memory_limit()} if default_memory_limit() else {}
+    limit = default_memory_limit()
+    config: dict[str, str | bool | int | float | list[str]] = {"memory_limit": limit} if limit else {}
     with duckdb.connect(config=config) as db:
         names = [r[0] for r in db.execute(f"DESCRIBE SELECT * FROM read_parquet('{src}')").fetchall()]
         cast = {"time": "TIMESTAMP_NS", "bool": "BOOLEAN", "float": flt}
