@@ -255,3 +255,16 @@ def test_registered_model_has_its_model_card_beside_it(trained) -> None:  # type
     with open(md_en, encoding="utf-8") as fh:
         text = fh.read()
     assert "oracle" in text.lower() and "never" in text.lower()  # baselines beside it; intended use
+
+
+def test_a_part_without_positives_is_a_clear_error() -> None:
+    from riskmodel.train import ModelSpec, fit_one
+
+    _, inputs = _campus_inputs(seed=2, days=120)
+    cfg = config_from_dict({"model": {"logreg": {}}, "dataset": {"horizon_days": 7},
+                            "split": {"valid_fraction": 0.2, "test_fraction": 0.2, "gap_days": 7}})
+    snaps = make_snapshots(inputs, cfg)
+    assert snaps.frame.loc[snaps.frame.part == "train", "label"].sum() > 0
+    snaps.frame.loc[snaps.frame.part == "train", "label"] = 0
+    with pytest.raises(ValueError, match=r"logreg: split part 'train' holds no positive snapshot .*test_students"):
+        fit_one(ModelSpec("logreg"), snaps, cfg)

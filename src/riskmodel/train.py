@@ -518,6 +518,12 @@ def fit_one(spec: ModelSpec, snaps: Snapshots, cfg: TrainConfig, store: Any = No
     """Fit one family on train, stop and calibrate on valid, score test, evaluate test."""
     f = snaps.frame
     tr, va, te = (f[f["part"] == p] for p in ("train", "valid", "test"))
+    for name, part in (("train", tr), ("valid", va)):
+        if int(part["label"].sum()) == 0:
+            raise ValueError(f"model {spec.family}: split part {name!r} holds no positive snapshot "
+                             f"({len(part):,} rows, {snaps.students_per_part.get(name, 0):,} students); nothing to "
+                             "learn or calibrate from. Use more students or days, or hold out fewer students "
+                             "(split.test_students)")
     params = dict(spec.params)
     model = make_model(spec.family, params)
     t0 = time.perf_counter()
