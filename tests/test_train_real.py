@@ -57,7 +57,16 @@ def test_hydra_job_trains_logs_and_writes_the_table(sim_campus_dir: Path, sim_ke
 
     small = tmp_path / "campus"
     (small / "truth").mkdir(parents=True)
-    for name, frame in _tables(sim_campus_dir, 80).items():
+    tables = _tables(sim_campus_dir, 80)
+    # a 160-day campus of 80 students records two crises; plant one for every other student,
+    # spread over the period, so that train, valid and test all hold positives to learn,
+    # calibrate and evaluate on (students are split by a keyed hash: the key is fixed here)
+    ids = tables["students"]["student_id"].iloc[::2].reset_index(drop=True)
+    days = pd.date_range("2023-10-05", "2024-01-20", periods=len(ids)).date
+    planted = pd.DataFrame({"student_id": ids, "occurred_on": list(days), "level": 1,
+                            "category": "other"})
+    tables["crisis_events"] = pd.concat([tables["crisis_events"], planted], ignore_index=True)
+    for name, frame in tables.items():
         frame.to_parquet(small / f"{name}.parquet", index=False)
     oracle = pd.read_parquet(sim_campus_dir / "truth" / "oracle_risk.parquet")
     oracle.to_parquet(small / "truth" / "oracle_risk.parquet", index=False)
