@@ -267,7 +267,9 @@ def _engine_subset(folder: Path, out: Path, cfg: Any) -> dict[str, Any]:
     return {"subset_s": m.wall_s, "subset_peak_rss_mb": m.peak_rss_mb}
 
 
-def _floor(folder: Path, cfg: Any) -> dict[str, Any]:
+def _floor(folder: Path, cfg: Any, repeats: int = 3) -> dict[str, Any]:
+    """The scan floor: count events per student and day (median of ``repeats`` runs: a
+    few-second figure is the one most shaken by a noisy machine)."""
     import duckdb
 
     con = duckdb.connect(config={"threads": cfg.threads or 2})
@@ -275,10 +277,14 @@ def _floor(folder: Path, cfg: Any) -> dict[str, Any]:
         f"SELECT student_id, CAST({col} AS DATE) AS d FROM read_parquet('{folder / t}.parquet')"
         for t, col in (("door_events", "ts"), ("card_transactions", "ts"), ("library_events", "ts"),
                        ("network_sessions", "start_ts")))
-    with measure() as m:
-        n = con.execute(f"SELECT count(*) FROM (SELECT student_id, d, count(*) FROM ({parts}) GROUP BY 1, 2)").fetchone()
+    runs = []
+    n = None
+    for _ in range(repeats):
+        with measure() as m:
+            n = con.execute(f"SELECT count(*) FROM (SELECT student_id, d, count(*) FROM ({parts}) GROUP BY 1, 2)").fetchone()
+        runs.append(m.wall_s)
     con.close()
-    return {"floor_s": m.wall_s, "floor_groups": int(n[0]) if n else 0}
+    return {"floor_s": float(np.median(runs)), "floor_runs_s": runs, "floor_groups": int(n[0]) if n else 0}
 
 
 def _pandas_reference(folder: Path, n_days: int) -> dict[str, Any]:
@@ -308,8 +314,11 @@ def make_campus(folder: Path, n_students: int, n_days: int, seed: int = 7) -> tu
     return rows, "riskmodel.simulate"
 
 
-def run(out_dir: Path, scale: str) -> dict[str, Any]:
-    """Run the feature benchmark; ``scale`` "full" = 30,000 students x 365 days."""
+def run(out_dir: Path, scale: str, repeats: int = 3) -> dict[str, Any]:
+    """Run the feature benchmark; ``scale`` "full" = 30,000 students x 365 days.
+
+    The largest campus is built ``repeats`` times and the median run is reported (with
+    every run's time): on a shared 2-core machine one run can be 20 % off."""
     from riskmodel.features import FeatureConfig
 
     n_days = 365 if scale == "full" else 120
@@ -324,8 +333,15 @@ def run(out_dir: Path, scale: str) -> dict[str, Any]:
             result["data"] = source
             cfg = FeatureConfig(threads=2, memory_limit="6GB", temp_directory=str(Path(tmp) / "spill"))
             outp = Path(tmp) / f"out_{n}"
-            outp.mkdir()
-            eng = _engine_build(folder, outp, n_days, cfg)
+            runs = []
+            for _ in range(repeats if n == sizes[-1] else 1):
+                shutil.rmtree(outp, ignore_errors=True)
+                outp.mkdir()
+                runs.append(_engine_build(folder, outp, n_days, cfg))
+            eng = sorted(runs, key=lambda r: r["total_s"])[len(runs) // 2]  # the median run
+            if len(runs) > 1:
+                eng = {**eng, "total_runs_s": [r["total_s"] for r in runs],
+                       "peak_runs_mb": [r["peak_rss_mb"] for r in runs]}
             flo = _floor(folder, cfg)
             events = sum(v for k, v in rows.items() if k in ("door_events", "card_transactions",
                                                                "library_events", "network_sessions"))
@@ -352,9 +368,13 @@ def run(out_dir: Path, scale: str) -> dict[str, Any]:
         "x_floor": last["x_floor"],
         "time_ratio_largest_to_smallest": last["total_s"] / first["total_s"],
         "size_ratio_largest_to_smallest": last["students"] / first["students"],
-        "targets": {"full build < 180 s": last["total_s"] < 180, "peak < 8 GB": last["peak_rss_mb"] < 8192},
+        "targets": {"full build < 180 s": last["total_s"] < 180, "peak < 8 GB": last["peak_rss_mb"] < 8192,
+                    "every full build < 180 s": max(last.get("total_runs_s", [last["total_s"]])) < 180,
+                    "full build <= 10x floor": last["x_floor"] <= 10},
     })
     with_pd = [e for e in result["scaling"] if "pandas_s" in e]
     if with_pd:
         result["pandas_over_engine_subset_at"] = {e["students"]: e["pandas_over_engine_subset"] for e in with_pd}
+        result["targets"]["pandas reference >= 10x slower"] = min(
+            e["pandas_over_engine_subset"] for e in with_pd) >= 10
     return result

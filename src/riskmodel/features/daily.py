@@ -53,10 +53,6 @@ def _minutes(seconds: ir.NumericValue) -> ir.FloatingValue:
     return seconds.cast("float64") / 60
 
 
-def _count_if(cond: ir.BooleanValue) -> ir.IntegerScalar:
-    return ibis.ifelse(cond, 1, 0).sum()
-
-
 # ----------------------------------------------------------------------------- per source
 
 
@@ -90,6 +86,12 @@ def _meal_slot(tod: ir.IntegerValue) -> ir.IntegerValue:
     return ibis.cases(*branches, else_=ibis.null("int64"))
 
 
+def _meal_bin(tod: ir.IntegerValue) -> ir.IntegerValue:
+    """Index k of the meal-time bin [MEAL_BIN_HOURS[k], MEAL_BIN_HOURS[k+1]) holding ``tod``."""
+    edges = MEAL_BIN_HOURS[1:-1]
+    return ibis.cases(*[(tod < hi * H, k) for k, hi in enumerate(edges)], else_=len(edges))
+
+
 def _card_prepared(card: ir.Table) -> ir.Table:
     c = card.select("student_id", "merchant_id", "category", "amount", sec=_sec(card.ts))
     c = c.mutate(day=c.sec // DAY_S, tod=c.sec % DAY_S, canteen=c.category == "canteen")
@@ -97,13 +99,18 @@ def _card_prepared(card: ir.Table) -> ir.Table:
 
 
 def card_day(card: ir.Table) -> ir.Table:
-    """Card day aggregates: meals by slot, spending by category, merchants, meal-time bins."""
+    """Card day aggregates: meals by slot, spending by category, merchants, meal-time bins.
+
+    Counts are filtered counts over one precomputed slot / bin column (a conditional sum
+    per bin costs DuckDB twice as much)."""
     c = _card_prepared(card)
+    c = c.mutate(cbin=ibis.ifelse(c.canteen, _meal_bin(c.tod), ibis.null("int64")),
+                 cslot=ibis.ifelse(c.canteen, c.slot, ibis.null("int64")))
     aggs = {
         "card_n": c.count(),
-        "card_breakfast": _count_if(c.canteen & (c.slot == 0)) > 0,
-        "card_lunch": _count_if(c.canteen & (c.slot == 1)) > 0,
-        "card_dinner": _count_if(c.canteen & (c.slot == 2)) > 0,
+        "card_breakfast": c.count(where=c.cslot == 0) > 0,
+        "card_lunch": c.count(where=c.cslot == 1) > 0,
+        "card_dinner": c.count(where=c.cslot == 2) > 0,
         "card_canteen_spend": c.amount.sum(where=c.canteen),
         "card_supermarket_spend": c.amount.sum(where=c.category == "supermarket"),
         "card_bathhouse_spend": c.amount.sum(where=c.category == "bathhouse"),
@@ -111,8 +118,7 @@ def card_day(card: ir.Table) -> ir.Table:
         "card_merchants": c.merchant_id.nunique(),
     }
     for k in range(len(MEAL_BIN_HOURS) - 1):
-        lo, hi = MEAL_BIN_HOURS[k] * H, MEAL_BIN_HOURS[k + 1] * H
-        aggs[f"card_meal_bin{k}"] = _count_if(c.canteen & (c.tod >= lo) & (c.tod < hi))
+        aggs[f"card_meal_bin{k}"] = c.count(where=c.cbin == k)
     return c.group_by(KEY).aggregate(**aggs)
 
 
@@ -150,7 +156,7 @@ def card_shared(card: ir.Table, students: ir.Table, cfg: FeatureConfig) -> ir.Ta
 def library_daily(library: ir.Table) -> ir.Table:
     lib = library.select("student_id", "kind", sec=_sec(library.ts))
     lib = lib.mutate(day=lib.sec // DAY_S)
-    return lib.group_by(KEY).aggregate(library_n=lib.count(), library_entries=_count_if(lib.kind == "entry"))
+    return lib.group_by(KEY).aggregate(library_n=lib.count(), library_entries=lib.count(where=lib.kind == "entry"))
 
 
 def _network_parts(net: ir.Table) -> ir.Table:
@@ -307,12 +313,9 @@ def daily_expr(tables: Mapping[str, ir.Table], first_day: int, last_day: int,
     present = [s for s in EVENT_SOURCES if s in tables]
     parts: list[ir.Table] = []  # per-source aggregates keyed by (student_id, day)
     marks: list[ir.Table] = []  # which sources have events per (student_id, day), narrow
-    mark_cols = [f"{EVENT_SOURCES[src]}_n" for src in present] + ["door_key"]
 
     def mark(part: ir.Table, **cols: ir.Value) -> ir.Table:
-        null = ibis.null("int64")
-        return part.select("student_id", "day", **{c: cols[c].cast("int64") if c in cols else null
-                                                   for c in mark_cols})
+        return part.select("student_id", "day", **{c: v.cast("int64") for c, v in cols.items()})
 
     if "door_events" in tables:
         dday, dnight = door_daily(tables["door_events"])
@@ -344,12 +347,8 @@ def daily_expr(tables: Mapping[str, ir.Table], first_day: int, last_day: int,
     spine = students.select("student_id").cross_join(_days_table(first_day, last_day, con))
     if door_before is not None:
         spine = _left_on(spine, door_before, "student_id")
-    if marks:
-        u = marks[0]
-        for m in marks[1:]:
-            u = u.union(m, distinct=False)
-        active = u.group_by(KEY).aggregate(**{c: u[c].max() for c in mark_cols})
-        spine = _left(spine, active)
+    for m in marks:  # narrow joins: cheaper than a group-by over the union of the marks
+        spine = _left(spine, m)
     win = {}
     for src in present:
         p = EVENT_SOURCES[src]

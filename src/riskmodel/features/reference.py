@@ -105,8 +105,8 @@ def reference_daily(tables: Mapping[str, pd.DataFrame], start: str | pd.Timestam
         events["card_transactions"] = t.groupby(["student_id", t["ts"].dt.normalize().rename("date")]).size()
     if "library_events" in tables:
         t = tables["library_events"]
-        g = t.groupby(["student_id", t["ts"].dt.normalize().rename("date")])
-        out = out.join(g["kind"].apply(lambda k: float((k == "entry").sum())).rename("library_entries"))
+        g = t["kind"].eq("entry").astype(float).groupby([t["student_id"], t["ts"].dt.normalize().rename("date")])
+        out = out.join(g.sum().rename("library_entries"))
         events["library_events"] = g.size()
     if "network_sessions" in tables:
         n = _network(tables["network_sessions"])
@@ -116,10 +116,10 @@ def reference_daily(tables: Mapping[str, pd.DataFrame], start: str | pd.Timestam
     res = out.reset_index()
     for src, counts in events.items():
         flag_name = f"observed_{EVENT_SOURCES[src]}"
-        has = counts.reindex(idx, fill_value=0).gt(0).astype(int)
-        roll = has.groupby(level="student_id").transform(
-            lambda s: s.rolling(observed_lookback_days, min_periods=1).sum())
-        res[flag_name] = roll.to_numpy() > 0
+        # rows are student-major and day-minor: a student's run is len(dates) rows
+        has = counts.reindex(idx, fill_value=0).gt(0).to_numpy().reshape(len(ids), len(dates))
+        roll = pd.DataFrame(has.T.astype(int)).rolling(observed_lookback_days, min_periods=1).sum()
+        res[flag_name] = roll.to_numpy().T.ravel() > 0
         cols.append(flag_name)
     present = [c for c in REFERENCE_CHANNELS if c in res.columns]
     for c in present:
