@@ -203,11 +203,11 @@ def _running_sums_in_memory(g: ir.Table, names: Sequence[str], con: Any) -> ir.T
 
     ``g`` holds one row per student and segment. When every student has the same
     segments (a dense daily table always gives that) the rows form a students x segments
-    grid and each running sum is one ``cumsum`` along the segments: the same sums, in the
-    same order, as the window ``sum() over (partition by student order by seg rows
-    unbounded preceding)``, which DuckDB evaluates about ten times slower for the ~100
-    terms of the registry. Returns None (use the window) when the grid is ragged or a
-    term has NULLs.
+    grid and each running sum is one ``cumsum`` along the segments: the sums (up to
+    rounding) of the window ``sum() over (partition by student order by seg rows unbounded
+    preceding)``, for which DuckDB's window operator took 4.5 s for 120 terms over 530 k
+    rows on the benchmark machine. Returns None (use the window) when the grid is ragged
+    or a term has NULLs.
     """
     import pyarrow as pa
     import pyarrow.compute as pc
