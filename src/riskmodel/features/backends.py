@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import weakref
 from collections.abc import Mapping
 from typing import Any
 
@@ -99,3 +101,44 @@ def small_table(con: Any, df: pd.DataFrame) -> ir.Table:
     if con is None:
         return ibis.memtable(df)
     return register_frames(con, {"aux": df})["aux"]
+
+
+def is_duckdb(con: Any) -> bool:
+    """Whether ``con`` is an ibis DuckDB backend (the in-memory fast paths need one)."""
+    return getattr(con, "name", None) == "duckdb"
+
+
+_temp_ids = [0]
+
+
+def temp_arrow_table(con: Any, arrow: Any, prefix: str) -> ir.Table:
+    """An Arrow table copied into a native temporary DuckDB table (joins and windows over an
+    Arrow scan of many columns run about twice as slow), dropped when the last expression
+    using it is garbage-collected, like ``Table.cache()``."""
+    _temp_ids[0] += 1
+    name = f"{prefix}_{_temp_ids[0]}"
+    out = con.create_table(name, arrow, temp=True)
+    weakref.finalize(out.op(), _drop_table, con, name)
+    return out
+
+
+def arrow_view(con: Any, arrow: Any, prefix: str) -> ir.Table:
+    """An Arrow table registered on DuckDB without a copy (a scan reads it in place),
+    unregistered when the last expression using it is garbage-collected. Suits a table read
+    once by one projection; :func:`temp_arrow_table` suits one that is joined."""
+    _temp_ids[0] += 1
+    name = f"{prefix}_{_temp_ids[0]}"
+    con.con.register(name, arrow)
+    out = con.table(name)
+    weakref.finalize(out.op(), _unregister, con, name)
+    return out
+
+
+def _unregister(con: Any, name: str) -> None:
+    with contextlib.suppress(Exception):
+        con.con.unregister(name)
+
+
+def _drop_table(con: Any, name: str) -> None:
+    with contextlib.suppress(Exception):  # the connection may already be closed
+        con.drop_table(name, force=True)

@@ -36,6 +36,10 @@ class FeatureConfig:
         census, calendar) in passes of about this many student x as-of rows (as-of dates are
         independent there), so a two-year weekly build never joins all its rows at once (one
         pass for 30,000 students x 52 weeks; each pass costs a few seconds).
+    grid_spine : on DuckDB, put the per-source day aggregates onto the daily table's
+        students x days spine in memory (:mod:`riskmodel.features.daily_grid`) instead of with
+        joins and windows; same values, about 3x faster. False forces the ibis spine (the
+        one Spark uses).
     threads, memory_limit, temp_directory : DuckDB resources (None: DuckDB's defaults, except
         memory_limit: half of the machine's memory, see ``backends.default_memory_limit``).
     spark_master : Spark master URL for ``engine="spark"``.
@@ -54,6 +58,7 @@ class FeatureConfig:
     period_end: str | None = None
     chunk_students: int | None = 8000
     finish_rows: int = 2_000_000
+    grid_spine: bool = True
     threads: int | None = None
     memory_limit: str | None = None
     temp_directory: str | None = None

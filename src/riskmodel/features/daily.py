@@ -19,7 +19,7 @@ without events.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 import ibis
@@ -28,8 +28,9 @@ import numpy as np
 import pandas as pd
 
 from riskmodel.features.asof import DAY_S, day_to_timestamp
-from riskmodel.features.backends import small_table
+from riskmodel.features.backends import is_duckdb, small_table
 from riskmodel.features.config import FeatureConfig
+from riskmodel.features.daily_grid import grid_spine
 from riskmodel.features.registry import (
     CHANNELS_BY_NAME,
     EVENT_SOURCES,
@@ -341,25 +342,12 @@ def daily_expr(tables: Mapping[str, ir.Table], first_day: int, last_day: int,
         span, quiet, libmin = activity_daily(ev, first_day)
         parts += [span, quiet] + ([libmin] if "library_events" in tables else [])
 
-    # observed flags and the carried door state need windows over the dense spine: they are
-    # computed on a narrow spine (a window sorts every column it is given), which then
-    # takes the wide per-source aggregates
-    spine = students.select("student_id").cross_join(_days_table(first_day, last_day, con))
-    if door_before is not None:
-        spine = _left_on(spine, door_before, "student_id")
-    for m in marks:  # narrow joins: cheaper than a group-by over the union of the marks
-        spine = _left(spine, m)
-    win = {}
-    for src in present:
-        p = EVENT_SOURCES[src]
-        win[f"observed_{p}"] = _observed(spine[f"{p}_n"], cfg.observed_lookback_days)
-    if "door_events" in tables:
-        # the state after the last door event of an earlier night, however long ago
-        w = ibis.window(group_by=spine.student_id, order_by=spine.day, rows=(None, -1))
-        win["door_carried"] = (spine.door_key.max().over(w) % 2).fill_null(spine.door_in_before)
-    s = spine.select("student_id", "day", "date", **win)
-    for part in parts:
-        s = _left(s, part)
+    s = None
+    if is_duckdb(con) and cfg.grid_spine:
+        s = grid_spine(con, students, parts, present, door_before, first_day, last_day,
+                       cfg.observed_lookback_days)
+    if s is None:
+        s = _joined_spine(students, parts, marks, present, door_before, first_day, last_day, cfg, con)
 
     cols: dict[str, ir.Value] = {}
     obs_any = None
@@ -421,6 +409,34 @@ def daily_expr(tables: Mapping[str, ir.Table], first_day: int, last_day: int,
     out = s.select("student_id", "day", "date", *[cols[f].name(f) for f in flags],
                    *[cols[c].name(c) for c in order])
     return out, order
+
+
+def _joined_spine(students: ir.Table, parts: Sequence[ir.Table], marks: Sequence[ir.Table],
+                  present: Sequence[str], door_before: ir.Table | None, first_day: int, last_day: int,
+                  cfg: FeatureConfig, con: Any) -> ir.Table:
+    """The spine of :func:`daily_expr` as ibis joins and windows (any backend): every student
+    and day, observed flags, the carried door state, and the per-source ``parts``."""
+    # observed flags and the carried door state need windows over the dense spine: they are
+    # computed on a narrow spine (a window sorts every column it is given), which then
+    # takes the wide per-source aggregates
+    spine = students.select("student_id").cross_join(_days_table(first_day, last_day, con))
+    if door_before is not None:
+        spine = _left_on(spine, door_before, "student_id")
+    for m in marks:  # narrow joins: cheaper than a group-by over the union of the marks
+        spine = _left(spine, m)
+    win = {}
+    for src in present:
+        p = EVENT_SOURCES[src]
+        win[f"observed_{p}"] = _observed(spine[f"{p}_n"], cfg.observed_lookback_days)
+    if "door_key" in spine.columns:
+        # the state after the last door event of an earlier night, however long ago
+        w = ibis.window(group_by=spine.student_id, order_by=spine.day, rows=(None, -1))
+        carried = spine.door_key.max().over(w) % 2
+        win["door_carried"] = carried.fill_null(spine.door_in_before) if door_before is not None else carried
+    s = spine.select("student_id", "day", "date", **win)
+    for part in parts:
+        s = _left(s, part)
+    return s
 
 
 def obs_any_expr(s: ir.Table, present: list[str]) -> ir.BooleanValue:

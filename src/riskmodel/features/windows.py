@@ -28,8 +28,6 @@ n*i, n*i^2, s*i with i the day number in the period. Aggregates:
 
 from __future__ import annotations
 
-import contextlib
-import weakref
 from collections.abc import Sequence
 from typing import Any
 
@@ -39,7 +37,7 @@ import numpy as np
 import pandas as pd
 
 from riskmodel.features.asof import last_known_day
-from riskmodel.features.backends import small_table
+from riskmodel.features.backends import is_duckdb, small_table, temp_arrow_table
 from riskmodel.features.config import FeatureConfig
 from riskmodel.features.registry import CHANNELS_BY_NAME, FeatureSpec
 
@@ -144,7 +142,7 @@ def window_features_expr(daily: ir.Table, as_of_days: Sequence[int],
     g = d.group_by(["student_id", "seg"]).aggregate(
         **{_tname(k, c): _term_expr(d, k, c, i).sum() for k, c in all_terms})
     names = [_tname(k, c) for k, c in all_terms]
-    cum = _running_sums_in_memory(g, names, con) if cache and _is_duckdb(con) else None
+    cum = _running_sums_in_memory(g, names, con) if cache and is_duckdb(con) else None
     if cum is None:
         w = ibis.window(group_by=g.student_id, order_by=g.seg, rows=(None, 0))
         cum = g.select("student_id", "seg", **{n: g[n].sum().over(w) for n in names})
@@ -194,10 +192,6 @@ def window_features_expr(daily: ir.Table, as_of_days: Sequence[int],
     return res.select("student_id", "as_of_day", *[res[s.name].cast("float64").name(s.name) for s in specs])
 
 
-def _is_duckdb(con: Any) -> bool:
-    return getattr(con, "name", None) == "duckdb"
-
-
 def _running_sums_in_memory(g: ir.Table, names: Sequence[str], con: Any) -> ir.Table | None:
     """Running sums over segments per student, computed with numpy (DuckDB fast path).
 
@@ -228,21 +222,7 @@ def _running_sums_in_memory(g: ir.Table, names: Sequence[str], con: Any) -> ir.T
         x = col.to_numpy().astype("float64", copy=False).reshape(-1, n_seg)
         cols[n] = np.cumsum(x, axis=1).ravel()
     del tbl
-    # a native temporary table (joins on an Arrow scan of 100 columns run twice as slow),
-    # dropped when the last expression using it is garbage-collected, like ``.cache()``
-    _cum_ids[0] += 1
-    name = f"rm_running_sums_{_cum_ids[0]}"
-    out = con.create_table(name, pa.table(cols), temp=True)
-    weakref.finalize(out.op(), _drop_table, con, name)
-    return out
-
-
-_cum_ids = [0]
-
-
-def _drop_table(con: Any, name: str) -> None:
-    with contextlib.suppress(Exception):  # the connection may already be closed
-        con.drop_table(name, force=True)
+    return temp_arrow_table(con, pa.table(cols), "rm_running_sums")
 
 
 def _left(a: ir.Table, b: ir.Table) -> ir.Table:
