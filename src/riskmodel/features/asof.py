@@ -23,6 +23,10 @@ import numpy as np
 import pandas as pd
 
 DAY_S = 86_400
+HOUR_S = 3_600
+#: a night channel of day d reads [d-1 12:00, d 12:00): shifting a time by this much puts it
+#: on the day of the night it belongs to
+NIGHT_SHIFT_S = 12 * HOUR_S
 EPOCH = pd.Timestamp("1970-01-01")
 
 

@@ -27,21 +27,21 @@ import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 
-from riskmodel.features.asof import DAY_S, day_to_timestamp
+from riskmodel.features.asof import DAY_S, HOUR_S, NIGHT_SHIFT_S, day_to_timestamp
 from riskmodel.features.backends import is_duckdb, small_table
 from riskmodel.features.config import FeatureConfig
 from riskmodel.features.daily_grid import grid_spine
 from riskmodel.features.registry import (
     CHANNELS_BY_NAME,
     EVENT_SOURCES,
+    LIBRARY_STAY_CAP_S,
     MEAL_BIN_HOURS,
     MEAL_SLOTS,
     RETURN_BINS,
 )
 
-H = 3600
-HALF_DAY = 12 * H
-LIBRARY_STAY_CAP_S = 4 * H
+H = HOUR_S
+HALF_DAY = NIGHT_SHIFT_S
 KEY = ["student_id", "day"]
 
 
@@ -183,9 +183,9 @@ def network_daily(net: ir.Table) -> ir.Table:
     )
 
 
-def event_stream(tables: Mapping[str, ir.Table], cache: bool = False) -> ir.Table | None:
-    """All event times of a student (door, card, library, network start and capped end),
-    with the previous and next event time; ``cache`` materialises it (it is read three times)."""
+def event_times(tables: Mapping[str, ir.Table]) -> ir.Table | None:
+    """All event times of a student (door, card, library, network start and capped end):
+    columns student_id, sec (local epoch seconds), lib (1 for a library entry, else 0)."""
     parts = []
     if "door_events" in tables:
         t = tables["door_events"]
@@ -206,6 +206,15 @@ def event_stream(tables: Mapping[str, ir.Table], cache: bool = False) -> ir.Tabl
     ev = parts[0]
     for p in parts[1:]:
         ev = ev.union(p, distinct=False)
+    return ev
+
+
+def event_stream(tables: Mapping[str, ir.Table], cache: bool = False) -> ir.Table | None:
+    """:func:`event_times` with the previous and next event time of the student (``prev``,
+    ``nxt``) and the ``day``; ``cache`` materialises it (it is read three times)."""
+    ev = event_times(tables)
+    if ev is None:
+        return None
     w = ibis.window(group_by=ev.student_id, order_by=[ev.sec, ev.lib])
     out = ev.mutate(prev=ev.sec.lag().over(w), nxt=ev.sec.lead().over(w), day=ev.sec // DAY_S)
     return out.cache() if cache else out
@@ -337,16 +346,16 @@ def daily_expr(tables: Mapping[str, ir.Table], first_day: int, last_day: int,
         nday = network_daily(tables["network_sessions"])
         parts.append(nday)
         marks.append(mark(nday, network_n=nday.network_n))
-    ev = event_stream(tables, cache=True) if need_stream else None
-    if ev is not None:
-        span, quiet, libmin = activity_daily(ev, first_day)
-        parts += [span, quiet] + ([libmin] if "library_events" in tables else [])
-
     s = None
     if is_duckdb(con) and cfg.grid_spine:
         s = grid_spine(con, students, parts, present, door_before, first_day, last_day,
-                       cfg.observed_lookback_days)
+                       cfg.observed_lookback_days, times=event_times(tables) if need_stream else None,
+                       library="library_events" in tables)
     if s is None:
+        ev = event_stream(tables, cache=True) if need_stream else None
+        if ev is not None:
+            span, quiet, libmin = activity_daily(ev, first_day)
+            parts += [span, quiet] + ([libmin] if "library_events" in tables else [])
         s = _joined_spine(students, parts, marks, present, door_before, first_day, last_day, cfg, con)
 
     cols: dict[str, ir.Value] = {}

@@ -21,9 +21,9 @@ from typing import Any
 import ibis.expr.types as ir
 import numpy as np
 
-from riskmodel.features.asof import day_to_timestamp
-from riskmodel.features.backends import arrow_view
-from riskmodel.features.registry import EVENT_SOURCES
+from riskmodel.features.asof import DAY_S, HOUR_S, NIGHT_SHIFT_S, day_to_timestamp
+from riskmodel.features.backends import arrow_view, temp_arrow_table
+from riskmodel.features.registry import EVENT_SOURCES, LIBRARY_STAY_CAP_S
 
 KEY = ("student_id", "day")
 
@@ -114,15 +114,116 @@ def carried_grid(night: np.ndarray, state: np.ndarray, seed: np.ndarray) -> tupl
     return value, ~np.isnan(value)
 
 
+def _sorted_event_times(con: Any, times: ir.Table, ids: Any, base: int,
+                        span_s: int) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """(student index, seconds since ``base``, library-entry flag) of every event, sorted by
+    student, time and flag (an entry after another event of the same second, as the ibis
+    stream orders it).
+
+    DuckDB packs the three into one int64 (student index, seconds doubled, flag) and numpy
+    sorts that one column (a SIMD sort). None when they do not fit in 63 bits, or the
+    doubled seconds not in 31 (a period of 34 years).
+    """
+    import pyarrow as pa
+
+    time_bits = int(np.ceil(np.log2(2 * span_s + 2)))
+    if time_bits > 31 or time_bits + int(np.ceil(np.log2(len(ids) + 1))) > 62:
+        return None
+    idx = temp_arrow_table(con, pa.table({"student_id": ids, "sidx": np.arange(len(ids), dtype="int64")}),
+                           "rm_student_index")
+    j = times.join(idx, "student_id")
+    key = (j.sidx * (1 << time_bits) + (j.sec - base) * 2 + j.lib).name("key")
+    packed = np.sort(con.to_pyarrow(j.select(key)).column("key").to_numpy())
+    sidx = (packed >> time_bits).astype(np.int32)
+    rest = (packed & ((1 << time_bits) - 1)).astype(np.int32)
+    del packed
+    return sidx, rest >> 1, (rest & 1).astype(bool)
+
+
+def _run_starts(new: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(first, last) index of each run, from the flags marking a run's first element."""
+    starts = np.flatnonzero(new)
+    return starts, np.append(starts[1:], len(new)) - 1
+
+
+def _on_grid(sidx: np.ndarray, day: np.ndarray, values: np.ndarray, n_days: int,
+             n: int) -> tuple[np.ndarray, np.ndarray]:
+    """(dense float64 column, row present) from per-(student, grid day) values."""
+    ok = (day >= 0) & (day < n_days)
+    pos = sidx[ok].astype("int64") * n_days + day[ok]
+    dense = np.zeros(n)
+    dense[pos] = values[ok]
+    present = np.zeros(n, dtype=bool)
+    present[pos] = True
+    return dense, present
+
+
+def activity_grid(sidx: np.ndarray, rel: np.ndarray, lib: np.ndarray, n_days: int, n_students: int,
+                  library: bool) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """``activity_span_min``, ``activity_quiet_min`` and (when ``library``) ``library_minutes``
+    as grid columns (values, present), from the sorted event times of
+    :func:`_sorted_event_times` (``rel``: seconds since 00:00 of the day before the grid's
+    first day). The definitions of :func:`riskmodel.features.daily.activity_daily`, with
+    neighbours in the sorted arrays instead of a window."""
+    n = n_students * n_days
+    names = ["activity_span_min", "activity_quiet_min"] + (["library_minutes"] if library else [])
+    if not len(rel):
+        return {name: (np.zeros(n), np.zeros(n, dtype=bool)) for name in names}
+    out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    new_student = np.ones(len(rel), dtype=bool)
+    np.not_equal(sidx[1:], sidx[:-1], out=new_student[1:])
+    day = rel // DAY_S  # 1 = the grid's first day
+    new_day = new_student.copy()
+    new_day[1:] |= day[1:] != day[:-1]
+    first, last = _run_starts(new_day)
+    del new_day
+    out["activity_span_min"] = _on_grid(sidx[first], day[first] - 1, (rel[last] - rel[first]) / 60, n_days, n)
+    # quiet gap of the night ending on d: events in [d-1 18:00, d 12:00), from the previous
+    # event or 18:00, whichever is later; no earlier event: 18:00 only from the first day
+    q = np.flatnonzero((rel + NIGHT_SHIFT_S) % DAY_S >= 6 * HOUR_S)
+    nday = (rel[q] + NIGHT_SHIFT_S) // DAY_S
+    night_start = nday * DAY_S - 6 * HOUR_S
+    has_prev = ~new_student[q]
+    keep = has_prev | (night_start >= DAY_S)
+    q, nday, night_start, has_prev = q[keep], nday[keep], night_start[keep], has_prev[keep]
+    prev = np.where(has_prev, rel[np.maximum(q - 1, 0)], night_start)
+    gap = rel[q] - np.maximum(prev, night_start)
+    qs = sidx[q]
+    new_night = np.ones(len(q), dtype=bool)
+    new_night[1:] = (qs[1:] != qs[:-1]) | (nday[1:] != nday[:-1])
+    starts, _ = _run_starts(new_night)
+    quiet = np.maximum.reduceat(gap, starts) if len(gap) else gap
+    out["activity_quiet_min"] = _on_grid(qs[starts], nday[starts] - 1, quiet / 60, n_days, n)
+    if library:  # from each entry to the next event of the student, the day's end or the cap
+        li = np.flatnonzero(lib)
+        has_next = np.zeros(len(li), dtype=bool)
+        inside = li + 1 < len(rel)
+        has_next[inside] = ~new_student[li[inside] + 1]
+        at = rel[li]
+        nxt = np.where(has_next, rel[np.minimum(li + 1, len(rel) - 1)], at + 10 * DAY_S)
+        lday = day[li]
+        end = np.minimum(np.minimum(nxt, (lday + 1) * DAY_S), at + LIBRARY_STAY_CAP_S)
+        ls = sidx[li]
+        new_lday = np.ones(len(li), dtype=bool)
+        new_lday[1:] = (ls[1:] != ls[:-1]) | (lday[1:] != lday[:-1])
+        starts, _ = _run_starts(new_lday)
+        stay = np.add.reduceat((end - at).astype("int64"), starts) if len(li) else np.zeros(0, dtype="int64")
+        out["library_minutes"] = _on_grid(ls[starts], lday[starts] - 1, stay / 60, n_days, n)
+    return out
+
+
 def grid_spine(con: Any, students: ir.Table, parts: Sequence[ir.Table], present: Sequence[str],
-               door_before: ir.Table | None, first_day: int, last_day: int, lookback: int) -> ir.Table | None:
+               door_before: ir.Table | None, first_day: int, last_day: int, lookback: int,
+               times: ir.Table | None = None, library: bool = False) -> ir.Table | None:
     """The spine of :func:`~riskmodel.features.daily.daily_expr` (student_id, day, date,
     observed_<prefix>, door_carried, and every column of ``parts``) as a temporary DuckDB
     table, or None when the roster has NULL or repeated ids (use the ibis spine).
 
     ``parts`` are the per-source aggregates keyed by (student_id, day), each with its
     ``<prefix>_n`` event count for the observed flags; the door night part carries
-    ``door_code_all`` (state after the night's last event).
+    ``door_code_all`` (state after the night's last event). ``times``
+    (:func:`~riskmodel.features.daily.event_times`) adds the activity channels and, when
+    ``library``, the library minutes (:func:`activity_grid`).
     """
     import pyarrow as pa
 
@@ -148,6 +249,14 @@ def grid_spine(con: Any, students: ir.Table, parts: Sequence[ir.Table], present:
             if name not in KEY and name not in data:  # first wins, as the ibis spine's joins
                 data[name] = _scatter(tbl.column(name), keep, pos, on_grid, on_grid_bits)
         del tbl
+    if times is not None:
+        ev = _sorted_event_times(con, times, ids, (first_day - 1) * DAY_S, (n_days + 3) * DAY_S)
+        if ev is None:
+            return None
+        for name, (dense, on) in activity_grid(*ev, n_days, n_students, library).items():
+            data[name] = pa.Array.from_buffers(pa.float64(), n, [_validity(on), pa.py_buffer(dense)],
+                                               null_count=n - int(np.count_nonzero(on)))
+        del ev
     for src in present:
         p = EVENT_SOURCES[src]
         has = _present_count(data[f"{p}_n"], n_students, n_days)

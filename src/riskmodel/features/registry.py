@@ -213,6 +213,8 @@ DAILY_CHANNELS: tuple[ChannelSpec, ...] = _BASE_CHANNELS + _bin_channels()
 CHANNELS_BY_NAME = {c.name: c for c in DAILY_CHANNELS}
 RETURN_BINS = _RETURN_BINS
 MEAL_BIN_HOURS = _MEAL_BIN_HOURS
+#: the most a library entry adds to ``library_minutes`` (seconds), as its description says
+LIBRARY_STAY_CAP_S = 4 * 3600
 
 # which window aggregates each channel gets (trend only for windows >= 14 days)
 WINDOW_AGGS: dict[str, tuple[str, ...]] = {
