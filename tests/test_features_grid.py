@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from riskmodel.features.asof import day_index
 from riskmodel.features.backends import connect, register_frames
 from riskmodel.features.config import FeatureConfig
-from riskmodel.features.daily import daily_expr
+from riskmodel.features.daily import card_shared, daily_expr
 from riskmodel.features.daily_grid import carried_grid, grid_spine, observed_grid
 
 START = pd.Timestamp("2024-03-01")
@@ -120,3 +120,33 @@ def test_carried_grid_is_the_latest_earlier_night(seed: int, shape: tuple[int, i
             assert known[s, d] == (not np.isnan(want))
             if known[s, d]:
                 assert value[s, d] == want
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 2**16), n_swipes=st.integers(0, 120), spread_s=st.integers(0, 900))
+def test_shared_meals_grid_equals_windows(seed: int, n_swipes: int, spread_s: int) -> None:
+    """Crowded canteens: swipes bunched within ``spread_s`` seconds of a few meal times, many in
+    the same second, students without a room or class, and a student not on the roster."""
+    rng = np.random.default_rng(seed)
+    raw = _campus(seed, 6, 3, ("card_transactions",))
+    raw["students"]["class_id"] = ["K1", "K1", None, "K2", "K2", "K1"]
+    at = rng.choice([7 * 3600, 12 * 3600, 18 * 3600, 3 * 3600], n_swipes) + rng.integers(0, spread_s + 1, n_swipes)
+    day = rng.integers(0, 3, n_swipes)
+    raw["card_transactions"] = pd.DataFrame({
+        "student_id": rng.choice(["S00", "S01", "S02", "S03", "S04", "S05", "X99"], n_swipes),
+        "ts": START + pd.to_timedelta(day * 86400 + at, unit="s"),
+        "merchant_id": rng.choice(["M1", "M2"], n_swipes),
+        "category": rng.choice(["canteen", "canteen", "canteen", "supermarket"], n_swipes),
+        "amount": rng.integers(1, 4, n_swipes).astype(float)})
+    cfg = FeatureConfig(threads=1)
+    con = connect(cfg)
+    t = register_frames(con, raw)
+
+    def shared(c: FeatureConfig) -> pd.DataFrame:
+        out = card_shared(t["card_transactions"], t["students"], c, con)
+        return con.execute(out.order_by(["student_id", "day"])).reset_index(drop=True)
+
+    fast = shared(cfg)
+    pd.testing.assert_frame_equal(fast, shared(replace(cfg, grid_spine=False)), check_dtype=False)
+    if n_swipes >= 60 and spread_s <= 60:  # a crowded canteen has shared meals
+        assert fast["card_meals_accompanied"].sum() > 0

@@ -30,7 +30,7 @@ import pandas as pd
 from riskmodel.features.asof import DAY_S, HOUR_S, NIGHT_SHIFT_S, day_to_timestamp
 from riskmodel.features.backends import is_duckdb, small_table
 from riskmodel.features.config import FeatureConfig
-from riskmodel.features.daily_grid import grid_spine
+from riskmodel.features.daily_grid import grid_spine, shared_meals_grid
 from riskmodel.features.registry import (
     CHANNELS_BY_NAME,
     EVENT_SOURCES,
@@ -123,7 +123,15 @@ def card_day(card: ir.Table) -> ir.Table:
     return c.group_by(KEY).aggregate(**aggs)
 
 
-def card_shared(card: ir.Table, students: ir.Table, cfg: FeatureConfig) -> ir.Table:
+def canteen_swipes(card: ir.Table, students: ir.Table) -> ir.Table:
+    """Canteen swipes in a meal slot, with the student's class and dorm room (inner join:
+    students not on the roster have no peers)."""
+    c = _card_prepared(card)
+    can = c.filter(c.canteen & c.slot.notnull())
+    return can.join(students.select("student_id", "class_id", "dorm_room"), "student_id")
+
+
+def card_shared(card: ir.Table, students: ir.Table, cfg: FeatureConfig, con: Any = None) -> ir.Table:
     """Shared canteen meals per student and day (``card_meals_accompanied``).
 
     Needs the whole campus (a student's roommates and classmates), so the chunked engine
@@ -133,11 +141,14 @@ def card_shared(card: ir.Table, students: ir.Table, cfg: FeatureConfig) -> ir.Ta
     the same day by someone of the same dorm room, or of the same class, is another student
     within ``cfg.coswipe_seconds`` (neighbour windows over swipes sorted by place and time,
     not a range self-join). A meal slot is shared when any of its swipes is accompanied.
+    On DuckDB (``con``, unless ``cfg.grid_spine`` is off) the neighbours come from a numpy
+    sort (:func:`~riskmodel.features.daily_grid.shared_meals_grid`), same rows and values.
     """
-    c = _card_prepared(card)
-    can = c.filter(c.canteen & c.slot.notnull())
-    peers = students.select("student_id", "class_id", "dorm_room")
-    can = can.join(peers, "student_id")
+    can = canteen_swipes(card, students)
+    if is_duckdb(con) and cfg.grid_spine:
+        fast = shared_meals_grid(con, can, cfg.coswipe_seconds)
+        if fast is not None:
+            return fast
 
     def accompanied(group: str) -> ir.BooleanValue:
         w = ibis.window(group_by=[can.merchant_id, can.day, can[group]],
@@ -337,7 +348,7 @@ def daily_expr(tables: Mapping[str, ir.Table], first_day: int, last_day: int,
         parts.append(cday)
         marks.append(mark(cday, card_n=cday.card_n))
         if need_shared:
-            parts.append(shared if shared is not None else card_shared(tables["card_transactions"], students, cfg))
+            parts.append(shared if shared is not None else card_shared(tables["card_transactions"], students, cfg, con))
     if "library_events" in tables:
         lday = library_daily(tables["library_events"])
         parts.append(lday)

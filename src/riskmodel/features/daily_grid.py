@@ -278,3 +278,71 @@ def grid_spine(con: Any, students: ir.Table, parts: Sequence[ir.Table], present:
         cols["door_carried"] = pa.array(np.where(known, value, 0).astype("int64").ravel(), mask=~known.ravel())
     cols.update(data)
     return arrow_view(con, pa.table(cols), "rm_daily_spine")
+
+
+def _codes(col: Any) -> np.ndarray:
+    """Integer codes of a string column (equal strings, equal codes; NULL is -1)."""
+    import pyarrow as pa
+
+    enc = col.combine_chunks().dictionary_encode() if isinstance(col, pa.ChunkedArray) else col.dictionary_encode()
+    return enc.indices.fill_null(-1).to_numpy().astype("int64")
+
+
+def _neighbour_with_other(part: np.ndarray, tod: np.ndarray, who: np.ndarray, within: int) -> np.ndarray:
+    """Per row (rows sorted by part, then time): the previous or next row of the same part is
+    another student within ``within`` seconds."""
+    n = len(part)
+    close = np.zeros(max(n - 1, 0), dtype=bool)
+    if n > 1:
+        close = (part[1:] == part[:-1]) & (who[1:] != who[:-1]) & (tod[1:] - tod[:-1] <= within)
+    out = np.zeros(n, dtype=bool)
+    out[1:] |= close
+    out[:-1] |= close
+    return out
+
+
+def shared_meals_grid(con: Any, can: ir.Table, within_s: int) -> ir.Table | None:
+    """``card_meals_accompanied`` per student and day from the canteen meal swipes ``can``
+    (:func:`riskmodel.features.daily.canteen_swipes`): the rows and values of
+    :func:`riskmodel.features.daily.card_shared`, with one numpy sort per peer group (room,
+    class) instead of two windows over every swipe. None (use the windows) when the sort key
+    would not fit in 63 bits.
+
+    Which of several swipes in the same second comes first does not change the result: a
+    student whose swipe shares a second with another student's is next to one of them in
+    any order, and a meal counts when any of its swipes is accompanied.
+    """
+    import pyarrow as pa
+
+    tbl = con.to_pyarrow(can.select("student_id", "merchant_id", "day", "tod", "slot", "class_id", "dorm_room"))
+    if tbl.num_rows == 0:
+        empty = {"student_id": pa.array([], pa.string()), "day": pa.array([], pa.int64()),
+                 "card_meals_accompanied": pa.array([], pa.int64())}
+        return temp_arrow_table(con, pa.table(empty), "rm_shared_meals")
+    who = _codes(tbl.column("student_id"))
+    merchant = _codes(tbl.column("merchant_id"))
+    day = tbl.column("day").to_numpy()
+    day = day - day.min()
+    tod = tbl.column("tod").to_numpy()
+    n_days = int(day.max()) + 1
+    acc = np.zeros(tbl.num_rows, dtype=bool)
+    for group in ("dorm_room", "class_id"):
+        code = _codes(tbl.column(group))
+        n_groups = int(code.max()) + 1
+        bits = sum(int(np.ceil(np.log2(x + 1))) for x in (int(merchant.max()) + 1, n_days, n_groups, DAY_S))
+        if bits > 62:
+            return None
+        rows = np.flatnonzero(code >= 0)  # no room / class: never accompanied by that group
+        part = (merchant[rows] * n_days + day[rows]) * n_groups + code[rows]
+        order = np.argsort(part * DAY_S + tod[rows], kind="stable")
+        rows, part = rows[order], part[order]
+        acc[rows] |= _neighbour_with_other(part, tod[rows], who[rows], within_s)
+    # a meal slot is shared when any of its swipes is; count the shared slots per student-day
+    student_day = who * n_days + day
+    shared_slots = np.unique((student_day * 3 + tbl.column("slot").to_numpy())[acc]) // 3
+    days_seen, first_row = np.unique(student_day, return_index=True)
+    counts = np.bincount(np.searchsorted(days_seen, shared_slots), minlength=len(days_seen))
+    take = pa.array(first_row)
+    return temp_arrow_table(con, pa.table({
+        "student_id": tbl.column("student_id").take(take), "day": tbl.column("day").take(take),
+        "card_meals_accompanied": pa.array(counts.astype("int64"))}), "rm_shared_meals")

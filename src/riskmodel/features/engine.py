@@ -253,7 +253,7 @@ def _daily_chunks(con: Any, tables: Mapping[str, ir.Table], first: int, last: in
     shared = None
     if len(chunks) > 1 and "card_transactions" in tables and (channels is None or "card_meals_accompanied" in channels):
         cut = events_in_period(tables, first, last)
-        shared = card_shared(cut["card_transactions"], cut["students"], cfg).cache()
+        shared = card_shared(cut["card_transactions"], cut["students"], cfg, con).cache()
     for k, chunk in enumerate(chunks):
         part = _restrict(tables, chunk)
         daily, _ = daily_expr(part, first, last, cfg, con, channels=channels,
