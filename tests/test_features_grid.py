@@ -81,7 +81,8 @@ def test_grid_spine_equals_joined_spine(seed: int, n_students: int, n_days: int,
     grid = _daily(con, tables, first, last, cfg)
     joined = _daily(con, tables, first, last, replace(cfg, grid_spine=False))
     assert len(grid) == n_students * (last - first + 1)
-    pd.testing.assert_frame_equal(grid, joined, check_exact=True)
+    # spending sums may differ in the last bits (numpy and DuckDB sum in other orders)
+    pd.testing.assert_frame_equal(grid, joined, check_exact=False, rtol=1e-12, atol=1e-9)
 
 
 def test_repeated_roster_ids_use_the_joined_spine() -> None:

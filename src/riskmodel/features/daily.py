@@ -99,14 +99,20 @@ def _card_prepared(card: ir.Table) -> ir.Table:
     return c.mutate(slot=_meal_slot(c.tod))
 
 
+def card_binned(card: ir.Table) -> ir.Table:
+    """Card swipes with day, time of day, category flags, and for canteen swipes the meal
+    slot (``cslot``) and meal-time bin (``cbin``; NULL for other categories)."""
+    c = _card_prepared(card)
+    return c.mutate(cbin=ibis.ifelse(c.canteen, _meal_bin(c.tod), ibis.null("int64")),
+                    cslot=ibis.ifelse(c.canteen, c.slot, ibis.null("int64")))
+
+
 def card_day(card: ir.Table) -> ir.Table:
     """Card day aggregates: meals by slot, spending by category, merchants, meal-time bins.
 
     Counts are filtered counts over one precomputed slot / bin column (a conditional sum
     per bin costs DuckDB twice as much)."""
-    c = _card_prepared(card)
-    c = c.mutate(cbin=ibis.ifelse(c.canteen, _meal_bin(c.tod), ibis.null("int64")),
-                 cslot=ibis.ifelse(c.canteen, c.slot, ibis.null("int64")))
+    c = card_binned(card)
     aggs = {
         "card_n": c.count(),
         "card_breakfast": c.count(where=c.cslot == 0) > 0,
@@ -343,8 +349,10 @@ def daily_expr(tables: Mapping[str, ir.Table], first_day: int, last_day: int,
         parts += [dday, dnight]
         marks += [mark(dday, door_n=dday.door_n),
                   mark(dnight, door_key=dnight.day * 2 + dnight.door_code_all)]
+    use_grid = is_duckdb(con) and cfg.grid_spine
+    card_part = None
     if "card_transactions" in tables:
-        cday = card_day(tables["card_transactions"])
+        cday = card_part = card_day(tables["card_transactions"])
         parts.append(cday)
         marks.append(mark(cday, card_n=cday.card_n))
         if need_shared:
@@ -358,10 +366,11 @@ def daily_expr(tables: Mapping[str, ir.Table], first_day: int, last_day: int,
         parts.append(nday)
         marks.append(mark(nday, network_n=nday.network_n))
     s = None
-    if is_duckdb(con) and cfg.grid_spine:
-        s = grid_spine(con, students, parts, present, door_before, first_day, last_day,
-                       cfg.observed_lookback_days, times=event_times(tables) if need_stream else None,
-                       library="library_events" in tables)
+    if use_grid:
+        card = card_binned(tables["card_transactions"]) if card_part is not None else None
+        s = grid_spine(con, students, [p for p in parts if p is not card_part], present, door_before, first_day,
+                       last_day, cfg.observed_lookback_days, times=event_times(tables) if need_stream else None,
+                       library="library_events" in tables, card=card)
     if s is None:
         ev = event_stream(tables, cache=True) if need_stream else None
         if ev is not None:

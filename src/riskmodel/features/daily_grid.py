@@ -23,7 +23,7 @@ import numpy as np
 
 from riskmodel.features.asof import DAY_S, HOUR_S, NIGHT_SHIFT_S, day_to_timestamp
 from riskmodel.features.backends import arrow_view, temp_arrow_table
-from riskmodel.features.registry import EVENT_SOURCES, LIBRARY_STAY_CAP_S
+from riskmodel.features.registry import EVENT_SOURCES, LIBRARY_STAY_CAP_S, MEAL_BIN_HOURS
 
 KEY = ("student_id", "day")
 
@@ -114,6 +114,84 @@ def carried_grid(night: np.ndarray, state: np.ndarray, seed: np.ndarray) -> tupl
     return value, ~np.isnan(value)
 
 
+def _index_table(con: Any, ids: Any) -> ir.Table:
+    """(student_id, sidx): each roster id and its row in the grid."""
+    import pyarrow as pa
+
+    return temp_arrow_table(con, pa.table({"student_id": ids, "sidx": np.arange(len(ids), dtype="int64")}),
+                            "rm_student_index")
+
+
+class _Validity:
+    """A validity bitmap built once and shared by every grid column with the same NULLs."""
+
+    def __init__(self, valid: np.ndarray) -> None:
+        self.bits = _validity(valid)
+        self.nulls = len(valid) - int(np.count_nonzero(valid))
+
+
+def _dense(typ: Any, values: np.ndarray, valid: np.ndarray | _Validity) -> Any:
+    """An Arrow grid column of type ``typ`` from dense values and their validity."""
+    import pyarrow as pa
+
+    v = valid if isinstance(valid, _Validity) else _Validity(valid)
+    data = _validity(values) if pa.types.is_boolean(typ) else pa.py_buffer(np.ascontiguousarray(values))
+    return pa.Array.from_buffers(typ, len(values), [v.bits, data], null_count=v.nulls)
+
+
+def _distinct(x: np.ndarray) -> np.ndarray:
+    """Sorted distinct values (a SIMD sort; ``np.unique`` hashes, several times slower here)."""
+    x = np.sort(x)
+    return x[np.concatenate(([True], x[1:] != x[:-1]))] if len(x) else x
+
+
+def card_day_grid(con: Any, card: ir.Table, idx: ir.Table, first_day: int, n_days: int,
+                  n_students: int) -> dict[str, Any]:
+    """The columns of :func:`riskmodel.features.daily.card_day` as grid columns, with
+    ``bincount`` on grid positions instead of a hash group-by (meal slot and bin, category
+    and merchant come from the same ibis expressions). A spending sum is NULL where the
+    student-day has no swipe of its category, as a filtered SQL sum; sums may differ from
+    DuckDB's in the last bits (another summation order)."""
+    import ibis
+    import pyarrow as pa
+
+    j = card.join(idx, "student_id")
+    cat = ibis.cases((j.category == "canteen", 0), (j.category == "supermarket", 1),
+                     (j.category == "bathhouse", 2), else_=3)
+    tbl = con.to_pyarrow(j.select("sidx", "day", "merchant_id", cat=cat, amount=j.amount.fill_null(0.0),
+                                  cslot=j.cslot.fill_null(-1), cbin=j.cbin.fill_null(-1)))
+    n = n_students * n_days
+    d = tbl.column("day").to_numpy() - first_day
+    keep = np.flatnonzero((d >= 0) & (d < n_days))
+    pos = tbl.column("sidx").to_numpy()[keep] * n_days + d[keep]
+    cat_k = tbl.column("cat").to_numpy()[keep]
+    amount = tbl.column("amount").to_numpy()[keep]
+    cslot = tbl.column("cslot").to_numpy()[keep]
+    cbin = tbl.column("cbin").to_numpy()[keep]
+    merchant = _codes(tbl.column("merchant_id"))[keep]
+    del tbl
+    count = np.bincount(pos, minlength=n)
+    present = _Validity(count > 0)
+    out: dict[str, Any] = {"card_n": _dense(pa.int64(), count, present)}
+    for k, name in enumerate(("card_breakfast", "card_lunch", "card_dinner")):
+        out[name] = _dense(pa.bool_(), np.bincount(pos[cslot == k], minlength=n) > 0, present)
+    for k, name in enumerate(("card_canteen_spend", "card_supermarket_spend", "card_bathhouse_spend")):
+        m = cat_k == k
+        out[name] = _dense(pa.float64(), np.bincount(pos[m], weights=amount[m], minlength=n),
+                           np.bincount(pos[m], minlength=n) > 0)
+    out["card_total_spend"] = _dense(pa.float64(), np.bincount(pos, weights=amount, minlength=n), present)
+    m = merchant >= 0
+    n_merchants = int(merchant.max()) + 1 if len(merchant) else 1
+    pairs = _distinct(pos[m] * n_merchants + merchant[m])
+    out["card_merchants"] = _dense(pa.int64(), np.bincount(pairs // n_merchants, minlength=n), present)
+    n_bins = len(MEAL_BIN_HOURS) - 1
+    m = cbin >= 0
+    bins = np.bincount(cbin[m] * n + pos[m], minlength=n_bins * n).reshape(n_bins, n)  # rows contiguous
+    for k in range(n_bins):
+        out[f"card_meal_bin{k}"] = _dense(pa.int64(), bins[k], present)
+    return out
+
+
 def _sorted_event_times(con: Any, times: ir.Table, ids: Any, base: int,
                         span_s: int) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
     """(student index, seconds since ``base``, library-entry flag) of every event, sorted by
@@ -124,14 +202,11 @@ def _sorted_event_times(con: Any, times: ir.Table, ids: Any, base: int,
     sorts that one column (a SIMD sort). None when they do not fit in 63 bits, or the
     doubled seconds not in 31 (a period of 34 years).
     """
-    import pyarrow as pa
 
     time_bits = int(np.ceil(np.log2(2 * span_s + 2)))
     if time_bits > 31 or time_bits + int(np.ceil(np.log2(len(ids) + 1))) > 62:
         return None
-    idx = temp_arrow_table(con, pa.table({"student_id": ids, "sidx": np.arange(len(ids), dtype="int64")}),
-                           "rm_student_index")
-    j = times.join(idx, "student_id")
+    j = times.join(_index_table(con, ids), "student_id")
     key = (j.sidx * (1 << time_bits) + (j.sec - base) * 2 + j.lib).name("key")
     packed = np.sort(con.to_pyarrow(j.select(key)).column("key").to_numpy())
     sidx = (packed >> time_bits).astype(np.int32)
@@ -214,7 +289,8 @@ def activity_grid(sidx: np.ndarray, rel: np.ndarray, lib: np.ndarray, n_days: in
 
 def grid_spine(con: Any, students: ir.Table, parts: Sequence[ir.Table], present: Sequence[str],
                door_before: ir.Table | None, first_day: int, last_day: int, lookback: int,
-               times: ir.Table | None = None, library: bool = False) -> ir.Table | None:
+               times: ir.Table | None = None, library: bool = False,
+               card: ir.Table | None = None) -> ir.Table | None:
     """The spine of :func:`~riskmodel.features.daily.daily_expr` (student_id, day, date,
     observed_<prefix>, door_carried, and every column of ``parts``) as a temporary DuckDB
     table, or None when the roster has NULL or repeated ids (use the ibis spine).
@@ -223,7 +299,9 @@ def grid_spine(con: Any, students: ir.Table, parts: Sequence[ir.Table], present:
     ``<prefix>_n`` event count for the observed flags; the door night part carries
     ``door_code_all`` (state after the night's last event). ``times``
     (:func:`~riskmodel.features.daily.event_times`) adds the activity channels and, when
-    ``library``, the library minutes (:func:`activity_grid`).
+    ``library``, the library minutes (:func:`activity_grid`); ``card``
+    (:func:`~riskmodel.features.daily.card_binned`) the card day aggregates
+    (:func:`card_day_grid`).
     """
     import pyarrow as pa
 
@@ -249,6 +327,8 @@ def grid_spine(con: Any, students: ir.Table, parts: Sequence[ir.Table], present:
             if name not in KEY and name not in data:  # first wins, as the ibis spine's joins
                 data[name] = _scatter(tbl.column(name), keep, pos, on_grid, on_grid_bits)
         del tbl
+    if card is not None:
+        data.update(card_day_grid(con, card, _index_table(con, ids), first_day, n_days, n_students))
     if times is not None:
         ev = _sorted_event_times(con, times, ids, (first_day - 1) * DAY_S, (n_days + 3) * DAY_S)
         if ev is None:
@@ -285,7 +365,7 @@ def _codes(col: Any) -> np.ndarray:
     import pyarrow as pa
 
     enc = col.combine_chunks().dictionary_encode() if isinstance(col, pa.ChunkedArray) else col.dictionary_encode()
-    return enc.indices.fill_null(-1).to_numpy().astype("int64")
+    return enc.indices.fill_null(-1).to_numpy().astype("int64", copy=False)
 
 
 def _neighbour_with_other(part: np.ndarray, tod: np.ndarray, who: np.ndarray, within: int) -> np.ndarray:
@@ -339,8 +419,10 @@ def shared_meals_grid(con: Any, can: ir.Table, within_s: int) -> ir.Table | None
         acc[rows] |= _neighbour_with_other(part, tod[rows], who[rows], within_s)
     # a meal slot is shared when any of its swipes is; count the shared slots per student-day
     student_day = who * n_days + day
-    shared_slots = np.unique((student_day * 3 + tbl.column("slot").to_numpy())[acc]) // 3
-    days_seen, first_row = np.unique(student_day, return_index=True)
+    shared_slots = _distinct((student_day * 3 + tbl.column("slot").to_numpy())[acc]) // 3
+    order = np.argsort(student_day)
+    first_row = order[np.concatenate(([True], np.diff(student_day[order]) != 0))]
+    days_seen = student_day[first_row]
     counts = np.bincount(np.searchsorted(days_seen, shared_slots), minlength=len(days_seen))
     take = pa.array(first_row)
     return temp_arrow_table(con, pa.table({
