@@ -36,10 +36,11 @@ class FeatureConfig:
         census, calendar) in passes of about this many student x as-of rows (as-of dates are
         independent there), so a two-year weekly build never joins all its rows at once (one
         pass for 30,000 students x 52 weeks; each pass costs a few seconds).
-    grid_spine : on DuckDB, put the per-source day aggregates onto the daily table's
-        students x days spine in memory (:mod:`riskmodel.features.daily_grid`) instead of with
-        joins and windows; same values, about 3x faster. False forces the ibis spine (the
-        one Spark uses).
+    grid_spine : on DuckDB, build the daily table's students x days spine in memory
+        (:mod:`riskmodel.features.daily_grid`: observed flags, carried door state, card day
+        aggregates, activity channels and shared meals in numpy) instead of with ibis joins,
+        windows and group-bys; same values (spending sums up to the last bits). False forces
+        the ibis version, the one Spark runs.
     threads, memory_limit, temp_directory : DuckDB resources (None: DuckDB's defaults, except
         memory_limit: half of the machine's memory, see ``backends.default_memory_limit``).
     spark_master : Spark master URL for ``engine="spark"``.
