@@ -1,16 +1,25 @@
-"""The daily table's spine assembled in memory on a students x days grid (DuckDB fast path).
+"""The daily table's heaviest steps as numpy kernels on a students x days grid (DuckDB).
 
-:func:`riskmodel.features.daily.daily_expr` puts the per-source day aggregates onto a dense
-spine (every student, every day). Written as ibis that is one left join per aggregate onto
-the spine and a window per observed flag; on DuckDB with 2 threads those joins and windows
-took about two thirds of the daily table's time. The spine is a full grid, so here each
-aggregate row has a position ``student * n_days + (day - first_day)`` and is scattered into
-a column array; observed flags are running counts along the day axis and the carried door
-state a forward fill. Same rows and values as the ibis spine (a test checks it); the
-channels themselves are still computed from this spine by the shared ibis projection.
+:func:`riskmodel.features.daily.daily_expr` defines the daily table as ibis expressions, and
+that is what Spark runs. Written that way, DuckDB on 2 threads spent most of the daily
+table's time in one left join per source onto the dense spine, a window per observed flag,
+a lag/lead window over every event (sleep proxy, library stay), two windows over every
+canteen swipe (shared meals) and a hash group-by with a distinct count (card day). The spine
+is a full grid, so here:
 
-The as-of rule is untouched: the aggregates are the same ibis expressions, and a row of
-day d holds only what those expressions put on day d.
+* every (student, day) has a position ``student * n_days + (day - first_day)``; the other
+  sources' ibis aggregates are scattered onto it, card day aggregates are ``bincount`` on
+  positions, observed flags running counts along the day axis, the carried door state a
+  forward fill (:func:`grid_spine`, :func:`card_day_grid`);
+* activity span, quiet gap and library minutes come from one SIMD sort of packed (student,
+  time, entry flag) integers (:func:`activity_grid`), shared meals from one sort per peer
+  group (:func:`shared_meals_grid`).
+
+DuckDB still reads and filters the events and computes every per-event expression (meal
+slot, meal bin, category, door and network parts); the channel formulas are the shared ibis
+projection. Tests build random campuses both ways and find the same table (spending sums
+up to their last bits: another summation order). The as-of rule is untouched: a grid row of
+day d holds only what the ibis definitions put on day d.
 """
 
 from __future__ import annotations
@@ -334,8 +343,7 @@ def grid_spine(con: Any, students: ir.Table, parts: Sequence[ir.Table], present:
         if ev is None:
             return None
         for name, (dense, on) in activity_grid(*ev, n_days, n_students, library).items():
-            data[name] = pa.Array.from_buffers(pa.float64(), n, [_validity(on), pa.py_buffer(dense)],
-                                               null_count=n - int(np.count_nonzero(on)))
+            data[name] = _dense(pa.float64(), dense, on)
         del ev
     for src in present:
         p = EVENT_SOURCES[src]
