@@ -201,7 +201,7 @@ def card_day_grid(con: Any, card: ir.Table, idx: ir.Table, first_day: int, n_day
     return out
 
 
-def _sorted_event_times(con: Any, times: ir.Table, ids: Any, base: int,
+def _sorted_event_times(con: Any, times: ir.Table, idx: ir.Table, n_students: int, base: int,
                         span_s: int) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
     """(student index, seconds since ``base``, library-entry flag) of every event, sorted by
     student, time and flag (an entry after another event of the same second, as the ibis
@@ -213,9 +213,9 @@ def _sorted_event_times(con: Any, times: ir.Table, ids: Any, base: int,
     """
 
     time_bits = int(np.ceil(np.log2(2 * span_s + 2)))
-    if time_bits > 31 or time_bits + int(np.ceil(np.log2(len(ids) + 1))) > 62:
+    if time_bits > 31 or time_bits + int(np.ceil(np.log2(n_students + 1))) > 62:
         return None
-    j = times.join(_index_table(con, ids), "student_id")
+    j = times.join(idx, "student_id")
     key = (j.sidx * (1 << time_bits) + (j.sec - base) * 2 + j.lib).name("key")
     packed = np.sort(con.to_pyarrow(j.select(key)).column("key").to_numpy())
     sidx = (packed >> time_bits).astype(np.int32)
@@ -336,10 +336,11 @@ def grid_spine(con: Any, students: ir.Table, parts: Sequence[ir.Table], present:
             if name not in KEY and name not in data:  # first wins, as the ibis spine's joins
                 data[name] = _scatter(tbl.column(name), keep, pos, on_grid, on_grid_bits)
         del tbl
+    idx = _index_table(con, ids) if card is not None or times is not None else None
     if card is not None:
-        data.update(card_day_grid(con, card, _index_table(con, ids), first_day, n_days, n_students))
+        data.update(card_day_grid(con, card, idx, first_day, n_days, n_students))
     if times is not None:
-        ev = _sorted_event_times(con, times, ids, (first_day - 1) * DAY_S, (n_days + 3) * DAY_S)
+        ev = _sorted_event_times(con, times, idx, n_students, (first_day - 1) * DAY_S, (n_days + 3) * DAY_S)
         if ev is None:
             return None
         for name, (dense, on) in activity_grid(*ev, n_days, n_students, library).items():
