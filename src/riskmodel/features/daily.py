@@ -57,11 +57,21 @@ def _minutes(seconds: ir.NumericValue) -> ir.FloatingValue:
 # ----------------------------------------------------------------------------- per source
 
 
+def door_times(door: ir.Table) -> ir.Table:
+    """Door events as (student_id, sec, is_in): local epoch seconds, 1 for an entry."""
+    return door.select("student_id", sec=_sec(door.ts), is_in=ibis.ifelse(door.direction == "in", 1, 0))
+
+
+def network_times(net: ir.Table) -> ir.Table:
+    """Network sessions as (student_id, s, e): start and end in local epoch seconds."""
+    return net.select("student_id", s=_sec(net.start_ts), e=_sec(net.end_ts))
+
+
 def door_daily(door: ir.Table) -> tuple[ir.Table, ir.Table]:
     """Door events -> (day aggregates keyed by event day, night aggregates keyed by night day)."""
-    d = door.select("student_id", "direction", sec=_sec(door.ts))
-    d = d.mutate(day=d.sec // DAY_S, tod=d.sec % DAY_S, is_in=ibis.ifelse(d.direction == "in", 1, 0),
-                 nday=(d.sec + HALF_DAY) // DAY_S, ntod=(d.sec + HALF_DAY) % DAY_S)
+    d = door_times(door)
+    d = d.mutate(day=d.sec // DAY_S, tod=d.sec % DAY_S, nday=(d.sec + HALF_DAY) // DAY_S,
+                 ntod=(d.sec + HALF_DAY) % DAY_S)
     day = d.group_by(KEY).aggregate(
         door_n=d.count(),
         door_in_count=d.is_in.sum(),
@@ -179,7 +189,7 @@ def library_daily(library: ir.Table) -> ir.Table:
 
 def _network_parts(net: ir.Table) -> ir.Table:
     """Sessions capped at 24 h, split at midnight into the start day and the next day."""
-    n = net.select("student_id", s=_sec(net.start_ts), e=_sec(net.end_ts))
+    n = network_times(net)
     n = n.mutate(e2=ibis.least(n.e, n.s + DAY_S), d0=n.s // DAY_S)
     mid = (n.d0 + 1) * DAY_S
     a = n.select("student_id", day=n.d0, secs=ibis.least(n.e2, mid) - n.s,
@@ -368,9 +378,14 @@ def daily_expr(tables: Mapping[str, ir.Table], first_day: int, last_day: int,
     s = None
     if use_grid:
         card = card_binned(tables["card_transactions"]) if card_part is not None else None
-        s = grid_spine(con, students, [p for p in parts if p is not card_part], present, door_before, first_day,
-                       last_day, cfg.observed_lookback_days, times=event_times(tables) if need_stream else None,
-                       library="library_events" in tables, card=card)
+        door = door_times(tables["door_events"]) if "door_events" in tables else None
+        net = network_times(tables["network_sessions"]) if "network_sessions" in tables else None
+        by_kernel = [x for x in (card_part, dday if door is not None else None, dnight if door is not None else None,
+                                 nday if net is not None else None) if x is not None]
+        s = grid_spine(con, students, [p for p in parts if not any(p is x for x in by_kernel)], present,
+                       door_before, first_day, last_day, cfg.observed_lookback_days,
+                       times=event_times(tables) if need_stream else None,
+                       library="library_events" in tables, card=card, door=door, network=net)
     if s is None:
         ev = event_stream(tables, cache=True) if need_stream else None
         if ev is not None:

@@ -201,6 +201,97 @@ def card_day_grid(con: Any, card: ir.Table, idx: ir.Table, first_day: int, n_day
     return out
 
 
+def _fetch(con: Any, events: ir.Table, idx: ir.Table, cols: Sequence[str]) -> dict[str, np.ndarray]:
+    """Columns of ``events`` (keyed by student_id) as numpy, with ``sidx`` (grid row of the
+    student; students not on the roster are dropped, as by the spine's left join)."""
+    j = events.join(idx, "student_id")
+    tbl = con.to_pyarrow(j.select("sidx", *cols))
+    return {c: tbl.column(c).to_numpy() for c in ("sidx", *cols)}
+
+
+def _max_at(pos: np.ndarray, values: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """(per-position maximum, position has a value) of non-negative integers."""
+    out = np.full(n, -1, dtype="int64")
+    np.maximum.at(out, pos, values)
+    return out, out >= 0
+
+
+def door_grid(con: Any, door: ir.Table, idx: ir.Table, first_day: int, n_days: int,
+              n_students: int) -> dict[str, Any]:
+    """The columns of both parts of :func:`riskmodel.features.daily.door_daily` as grid
+    columns (``door``: :func:`~riskmodel.features.daily.door_times`): day counts and first
+    exit by the event's day, return time and night states by the night's day."""
+    import pyarrow as pa
+
+    ev = _fetch(con, door, idx, ("sec", "is_in"))
+    n = n_students * n_days
+    sidx, sec, is_in = ev["sidx"], ev["sec"], ev["is_in"]
+    out: dict[str, Any] = {}
+    d = sec // DAY_S - first_day
+    keep = (d >= 0) & (d < n_days)
+    pos = sidx[keep] * n_days + d[keep]
+    tod, inn = sec[keep] % DAY_S, is_in[keep]
+    count = np.bincount(pos, minlength=n)
+    present = _Validity(count > 0)
+    entries = np.bincount(pos, weights=inn, minlength=n).astype("int64")
+    out["door_n"] = _dense(pa.int64(), count, present)
+    out["door_in_count"] = _dense(pa.int64(), entries, present)
+    out["door_out_count"] = _dense(pa.int64(), count - entries, present)
+    m = (inn == 0) & (tod >= 4 * HOUR_S)
+    first = np.full(n, DAY_S, dtype="int64")
+    np.minimum.at(first, pos[m], tod[m])
+    out["door_first_out_min"] = _dense(pa.float64(), first / 60, first < DAY_S)
+    shifted = sec + NIGHT_SHIFT_S
+    nd = shifted // DAY_S - first_day
+    keep = (nd >= 0) & (nd < n_days)
+    pos = sidx[keep] * n_days + nd[keep]
+    ntod = shifted[keep] % DAY_S
+    code = ntod * 2 + is_in[keep]  # the latest event wins, an entry wins a tie
+    code_all, night = _max_at(pos, code, n)
+    m = ntod < 18 * HOUR_S  # up to 06:00
+    code_0600, has_0600 = _max_at(pos[m], code[m], n)
+    back = has_0600 & (code_0600 % 2 == 1)
+    out["door_return_min"] = _dense(pa.float64(), (code_0600 // 2 - 6 * HOUR_S) / 60, back)
+    m = ntod < 16 * HOUR_S  # up to 04:00
+    code_0400, has_0400 = _max_at(pos[m], code[m], n)
+    out["door_code_0400"] = _dense(pa.int64(), code_0400 % 2, has_0400)
+    out["door_code_all"] = _dense(pa.int64(), code_all % 2, night)
+    return out
+
+
+def network_grid(con: Any, net: ir.Table, idx: ir.Table, first_day: int, n_days: int,
+                 n_students: int) -> dict[str, Any]:
+    """The columns of :func:`riskmodel.features.daily.network_daily` as grid columns
+    (``net``: :func:`~riskmodel.features.daily.network_times`): sessions capped at 24 h and
+    split at midnight into the start day and the next day."""
+    import pyarrow as pa
+
+    ev = _fetch(con, net, idx, ("s", "e"))
+    n = n_students * n_days
+    sidx, s = ev["sidx"], ev["s"]
+    e2 = np.minimum(ev["e"], s + DAY_S)
+    d0 = s // DAY_S
+    mid = (d0 + 1) * DAY_S
+    b = e2 > mid  # the part after midnight
+    day = np.concatenate((d0, d0[b] + 1)) - first_day
+    secs = np.concatenate((np.minimum(e2, mid) - s, e2[b] - mid[b]))
+    late = np.concatenate((np.maximum(np.minimum(e2, d0 * DAY_S + 5 * HOUR_S) - s, 0),
+                           np.maximum(np.minimum(e2[b], mid[b] + 5 * HOUR_S) - mid[b], 0)))
+    who = np.concatenate((sidx, sidx[b]))
+    started = np.concatenate((np.ones(len(s), dtype="int64"), np.zeros(int(b.sum()), dtype="int64")))
+    keep = (day >= 0) & (day < n_days)
+    pos = who[keep] * n_days + day[keep]
+    count = np.bincount(pos, minlength=n)
+    present = _Validity(count > 0)
+    return {
+        "network_n": _dense(pa.int64(), count, present),
+        "network_minutes": _dense(pa.float64(), np.bincount(pos, weights=secs[keep], minlength=n) / 60, present),
+        "network_late_min": _dense(pa.float64(), np.bincount(pos, weights=late[keep], minlength=n) / 60, present),
+        "network_sessions": _dense(pa.int64(), np.bincount(pos, weights=started[keep], minlength=n).astype("int64"),
+                                   present),
+    }
+
+
 def _sorted_event_times(con: Any, times: ir.Table, idx: ir.Table, n_students: int, base: int,
                         span_s: int) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
     """(student index, seconds since ``base``, library-entry flag) of every event, sorted by
@@ -299,7 +390,8 @@ def activity_grid(sidx: np.ndarray, rel: np.ndarray, lib: np.ndarray, n_days: in
 def grid_spine(con: Any, students: ir.Table, parts: Sequence[ir.Table], present: Sequence[str],
                door_before: ir.Table | None, first_day: int, last_day: int, lookback: int,
                times: ir.Table | None = None, library: bool = False,
-               card: ir.Table | None = None) -> ir.Table | None:
+               card: ir.Table | None = None, door: ir.Table | None = None,
+               network: ir.Table | None = None) -> ir.Table | None:
     """The spine of :func:`~riskmodel.features.daily.daily_expr` (student_id, day, date,
     observed_<prefix>, door_carried, and every column of ``parts``) as a temporary DuckDB
     table, or None when the roster has NULL or repeated ids (use the ibis spine).
@@ -310,7 +402,8 @@ def grid_spine(con: Any, students: ir.Table, parts: Sequence[ir.Table], present:
     (:func:`~riskmodel.features.daily.event_times`) adds the activity channels and, when
     ``library``, the library minutes (:func:`activity_grid`); ``card``
     (:func:`~riskmodel.features.daily.card_binned`) the card day aggregates
-    (:func:`card_day_grid`).
+    (:func:`card_day_grid`), ``door`` and ``network`` theirs (:func:`door_grid`,
+    :func:`network_grid`).
     """
     import pyarrow as pa
 
@@ -336,9 +429,13 @@ def grid_spine(con: Any, students: ir.Table, parts: Sequence[ir.Table], present:
             if name not in KEY and name not in data:  # first wins, as the ibis spine's joins
                 data[name] = _scatter(tbl.column(name), keep, pos, on_grid, on_grid_bits)
         del tbl
-    idx = _index_table(con, ids) if card is not None or times is not None else None
+    idx = _index_table(con, ids) if any(x is not None for x in (card, times, door, network)) else None
     if card is not None:
         data.update(card_day_grid(con, card, idx, first_day, n_days, n_students))
+    if door is not None:
+        data.update(door_grid(con, door, idx, first_day, n_days, n_students))
+    if network is not None:
+        data.update(network_grid(con, network, idx, first_day, n_days, n_students))
     if times is not None:
         ev = _sorted_event_times(con, times, idx, n_students, (first_day - 1) * DAY_S, (n_days + 3) * DAY_S)
         if ev is None:
