@@ -37,8 +37,8 @@ class FeatureConfig:
         independent there), so a two-year weekly build never joins all its rows at once (one
         pass for 30,000 students x 52 weeks; each pass costs a few seconds).
     grid_spine : on DuckDB, build the daily table's students x days spine in memory
-        (:mod:`riskmodel.features.daily_grid`: observed flags, carried door state, card day
-        aggregates, activity channels and shared meals in numpy) instead of with ibis joins,
+        (:mod:`riskmodel.features.daily_grid`: observed flags, carried door state, card, door
+        and network day aggregates, activity channels and shared meals in numpy) instead of with ibis joins,
         windows and group-bys; same values (spending sums up to the last bits). False forces
         the ibis version, the one Spark runs.
     threads, memory_limit, temp_directory : DuckDB resources (None: DuckDB's defaults, except

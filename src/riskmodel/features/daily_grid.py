@@ -7,17 +7,18 @@ a lag/lead window over every event (sleep proxy, library stay), two windows over
 canteen swipe (shared meals) and a hash group-by with a distinct count (card day). The spine
 is a full grid, so here:
 
-* every (student, day) has a position ``student * n_days + (day - first_day)``; the other
-  sources' ibis aggregates are scattered onto it, card day aggregates are ``bincount`` on
-  positions, observed flags running counts along the day axis, the carried door state a
-  forward fill (:func:`grid_spine`, :func:`card_day_grid`);
+* every (student, day) has a position ``student * n_days + (day - first_day)``; card, door
+  and network day (and night) aggregates are ``bincount`` / ``maximum.at`` on positions,
+  the library's ibis aggregate is scattered onto them, observed flags are running counts
+  along the day axis, the carried door state a forward fill (:func:`grid_spine`,
+  :func:`card_day_grid`, :func:`door_grid`, :func:`network_grid`);
 * activity span, quiet gap and library minutes come from one SIMD sort of packed (student,
   time, entry flag) integers (:func:`activity_grid`), shared meals from one sort per peer
   group (:func:`shared_meals_grid`).
 
-DuckDB still reads and filters the events and computes every per-event expression (meal
-slot, meal bin, category, door and network parts); the channel formulas are the shared ibis
-projection. Tests build random campuses both ways and find the same table (spending sums
+DuckDB still reads and filters the events, joins the student index and computes the
+per-event expressions (epoch seconds, meal slot and bin, category); the channel formulas are
+the shared ibis projection. Tests build random campuses both ways and find the same table (spending sums
 up to their last bits: another summation order). The as-of rule is untouched: a grid row of
 day d holds only what the ibis definitions put on day d.
 """
