@@ -79,7 +79,7 @@ def test_grid_spine_equals_joined_spine(seed: int, n_students: int, n_days: int,
     first = int(day_index(pd.DatetimeIndex([START]))[0]) + min(trim, n_days - 1)  # late start: seeded door state
     last = first + max(n_days - 1 - trim, 0)
     grid = _daily(con, tables, first, last, cfg)
-    joined = _daily(con, tables, first, last, replace(cfg, grid_spine=False))
+    joined = _daily(con, tables, first, last, replace(cfg, numpy_kernels=False))
     assert len(grid) == n_students * (last - first + 1)
     # spending sums may differ in the last bits (numpy and DuckDB sum in other orders)
     pd.testing.assert_frame_equal(grid, joined, check_exact=False, rtol=1e-12, atol=1e-9)
@@ -148,6 +148,6 @@ def test_shared_meals_grid_equals_windows(seed: int, n_swipes: int, spread_s: in
         return con.execute(out.order_by(["student_id", "day"])).reset_index(drop=True)
 
     fast = shared(cfg)
-    pd.testing.assert_frame_equal(fast, shared(replace(cfg, grid_spine=False)), check_dtype=False)
+    pd.testing.assert_frame_equal(fast, shared(replace(cfg, numpy_kernels=False)), check_dtype=False)
     if n_swipes >= 60 and spread_s <= 60:  # a crowded canteen has shared meals
         assert fast["card_meals_accompanied"].sum() > 0

@@ -142,3 +142,43 @@ def _unregister(con: Any, name: str) -> None:
 def _drop_table(con: Any, name: str) -> None:
     with contextlib.suppress(Exception):  # the connection may already be closed
         con.drop_table(name, force=True)
+
+
+class BackgroundParquetWriter:
+    """Writes Arrow tables to Parquet with DuckDB on a worker thread, so the caller computes
+    the next chunk meanwhile (DuckDB releases the GIL while it encodes).
+
+    The worker has its own DuckDB cursor on ``con``'s database (a cursor per thread is
+    DuckDB's rule for concurrent use). At most ``max_pending`` tables wait or are being
+    written (memory stays bounded: :meth:`write` blocks on the oldest beyond that);
+    :meth:`wait` blocks until every file is complete and raises the first error.
+    """
+
+    def __init__(self, con: Any, max_pending: int = 2) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self._cursor = con.con.cursor()
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="rm-parquet")
+        self._pending: list[Any] = []
+        self._max_pending = max(1, max_pending)
+
+    def _write(self, arrow: Any, path: str, compression: str) -> None:
+        self._cursor.from_arrow(arrow).write_parquet(path, compression=compression)
+
+    def write(self, arrow: Any, path: str | Any, compression: str = "snappy") -> None:
+        """Queue ``arrow`` to be written to ``path`` (``compression``: a DuckDB Parquet codec)."""
+        while len(self._pending) >= self._max_pending:
+            self._pending.pop(0).result()
+        self._pending.append(self._pool.submit(self._write, arrow, str(path), compression))
+
+    def wait(self) -> None:
+        """Block until every queued file is written; raise the first error."""
+        while self._pending:
+            self._pending.pop(0).result()
+
+    def close(self) -> None:
+        """Stop the worker (waits for writes in progress) and close the cursor."""
+        self._pool.shutdown(wait=True)
+        self._pending.clear()
+        with contextlib.suppress(Exception):
+            self._cursor.close()

@@ -36,11 +36,13 @@ class FeatureConfig:
         census, calendar) in passes of about this many student x as-of rows (as-of dates are
         independent there), so a two-year weekly build never joins all its rows at once (one
         pass for 30,000 students x 52 weeks; each pass costs a few seconds).
-    grid_spine : on DuckDB, build the daily table's students x days spine in memory
-        (:mod:`riskmodel.features.daily_grid`: observed flags, carried door state, card, door
-        and network day aggregates, activity channels and shared meals in numpy) instead of with ibis joins,
-        windows and group-bys; same values (spending sums up to the last bits). False forces
-        the ibis version, the one Spark runs.
+    numpy_kernels : on DuckDB, run the heaviest steps as numpy kernels on in-memory grids:
+        the daily table's students x days spine (:mod:`riskmodel.features.daily_grid`:
+        observed flags, carried door state, card, door and network day aggregates, activity
+        channels, shared meals) and the window features on the students x segments grid of
+        running sums (:mod:`riskmodel.features.windows_grid`), instead of ibis joins, windows
+        and group-bys; same values (sums up to their last bits). False forces the ibis
+        version, the one Spark runs.
     threads, memory_limit, temp_directory : DuckDB resources (None: DuckDB's defaults, except
         memory_limit: half of the machine's memory, see ``backends.default_memory_limit``).
     spark_master : Spark master URL for ``engine="spark"``.
@@ -59,7 +61,7 @@ class FeatureConfig:
     period_end: str | None = None
     chunk_students: int | None = 8000
     finish_rows: int = 2_000_000
-    grid_spine: bool = True
+    numpy_kernels: bool = True
     threads: int | None = None
     memory_limit: str | None = None
     temp_directory: str | None = None

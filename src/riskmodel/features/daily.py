@@ -19,6 +19,7 @@ without events.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
@@ -157,11 +158,11 @@ def card_shared(card: ir.Table, students: ir.Table, cfg: FeatureConfig, con: Any
     the same day by someone of the same dorm room, or of the same class, is another student
     within ``cfg.coswipe_seconds`` (neighbour windows over swipes sorted by place and time,
     not a range self-join). A meal slot is shared when any of its swipes is accompanied.
-    On DuckDB (``con``, unless ``cfg.grid_spine`` is off) the neighbours come from a numpy
+    On DuckDB (``con``, unless ``cfg.numpy_kernels`` is off) the neighbours come from a numpy
     sort (:func:`~riskmodel.features.daily_grid.shared_meals_grid`), same rows and values.
     """
     can = canteen_swipes(card, students)
-    if is_duckdb(con) and cfg.grid_spine:
+    if is_duckdb(con) and cfg.numpy_kernels:
         fast = shared_meals_grid(con, can, cfg.coswipe_seconds)
         if fast is not None:
             return fast
@@ -359,7 +360,7 @@ def daily_expr(tables: Mapping[str, ir.Table], first_day: int, last_day: int,
         parts += [dday, dnight]
         marks += [mark(dday, door_n=dday.door_n),
                   mark(dnight, door_key=dnight.day * 2 + dnight.door_code_all)]
-    use_grid = is_duckdb(con) and cfg.grid_spine
+    use_grid = is_duckdb(con) and cfg.numpy_kernels
     card_part = None
     if "card_transactions" in tables:
         cday = card_part = card_day(tables["card_transactions"])
@@ -385,7 +386,8 @@ def daily_expr(tables: Mapping[str, ir.Table], first_day: int, last_day: int,
         s = grid_spine(con, students, [p for p in parts if not any(p is x for x in by_kernel)], present,
                        door_before, first_day, last_day, cfg.observed_lookback_days,
                        times=event_times(tables) if need_stream else None,
-                       library="library_events" in tables, card=card, door=door, network=net)
+                       library="library_events" in tables, card=card, door=door, network=net,
+                       workers=cfg.threads or os.cpu_count() or 1)
     if s is None:
         ev = event_stream(tables, cache=True) if need_stream else None
         if ev is not None:

@@ -25,7 +25,10 @@ day d holds only what the ibis definitions put on day d.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from functools import partial
 from typing import Any
 
 import ibis.expr.types as ir
@@ -155,21 +158,28 @@ def _distinct(x: np.ndarray) -> np.ndarray:
     return x[np.concatenate(([True], x[1:] != x[:-1]))] if len(x) else x
 
 
-def card_day_grid(con: Any, card: ir.Table, idx: ir.Table, first_day: int, n_days: int,
-                  n_students: int) -> dict[str, Any]:
-    """The columns of :func:`riskmodel.features.daily.card_day` as grid columns, with
-    ``bincount`` on grid positions instead of a hash group-by (meal slot and bin, category
-    and merchant come from the same ibis expressions). A spending sum is NULL where the
-    student-day has no swipe of its category, as a filtered SQL sum; sums may differ from
-    DuckDB's in the last bits (another summation order)."""
+def card_events(con: Any, card: ir.Table, idx: ir.Table) -> Any:
+    """The card swipes :func:`card_day_grid` needs, as an Arrow table fetched from DuckDB
+    (``card``: :func:`~riskmodel.features.daily.card_binned`; students not on the roster
+    are dropped, as by the spine's left join)."""
     import ibis
-    import pyarrow as pa
 
     j = card.join(idx, "student_id")
     cat = ibis.cases((j.category == "canteen", 0), (j.category == "supermarket", 1),
                      (j.category == "bathhouse", 2), else_=3)
-    tbl = con.to_pyarrow(j.select("sidx", "day", "merchant_id", cat=cat, amount=j.amount.fill_null(0.0),
-                                  cslot=j.cslot.fill_null(-1), cbin=j.cbin.fill_null(-1)))
+    return con.to_pyarrow(j.select("sidx", "day", "merchant_id", cat=cat, amount=j.amount.fill_null(0.0),
+                                   cslot=j.cslot.fill_null(-1), cbin=j.cbin.fill_null(-1)))
+
+
+def card_day_grid(tbl: Any, first_day: int, n_days: int, n_students: int) -> dict[str, Any]:
+    """The columns of :func:`riskmodel.features.daily.card_day` as grid columns, from the
+    swipes of :func:`card_events`, with ``bincount`` on grid positions instead of a hash
+    group-by (meal slot and bin, category and merchant come from the same ibis
+    expressions). A spending sum is NULL where the student-day has no swipe of its
+    category, as a filtered SQL sum; sums may differ from DuckDB's in the last bits
+    (another summation order)."""
+    import pyarrow as pa
+
     n = n_students * n_days
     d = tbl.column("day").to_numpy() - first_day
     keep = np.flatnonzero((d >= 0) & (d < n_days))
@@ -202,7 +212,7 @@ def card_day_grid(con: Any, card: ir.Table, idx: ir.Table, first_day: int, n_day
     return out
 
 
-def _fetch(con: Any, events: ir.Table, idx: ir.Table, cols: Sequence[str]) -> dict[str, np.ndarray]:
+def fetch_events(con: Any, events: ir.Table, idx: ir.Table, cols: Sequence[str]) -> dict[str, np.ndarray]:
     """Columns of ``events`` (keyed by student_id) as numpy, with ``sidx`` (grid row of the
     student; students not on the roster are dropped, as by the spine's left join)."""
     j = events.join(idx, "student_id")
@@ -217,14 +227,17 @@ def _max_at(pos: np.ndarray, values: np.ndarray, n: int) -> tuple[np.ndarray, np
     return out, out >= 0
 
 
-def door_grid(con: Any, door: ir.Table, idx: ir.Table, first_day: int, n_days: int,
-              n_students: int) -> dict[str, Any]:
+DOOR_COLUMNS = ("sec", "is_in")
+NETWORK_COLUMNS = ("s", "e")
+
+
+def door_grid(ev: dict[str, np.ndarray], first_day: int, n_days: int, n_students: int) -> dict[str, Any]:
     """The columns of both parts of :func:`riskmodel.features.daily.door_daily` as grid
-    columns (``door``: :func:`~riskmodel.features.daily.door_times`): day counts and first
-    exit by the event's day, return time and night states by the night's day."""
+    columns, from the door events ``ev`` (:func:`fetch_events` of
+    :func:`~riskmodel.features.daily.door_times`, columns :data:`DOOR_COLUMNS`): day counts
+    and first exit by the event's day, return time and night states by the night's day."""
     import pyarrow as pa
 
-    ev = _fetch(con, door, idx, ("sec", "is_in"))
     n = n_students * n_days
     sidx, sec, is_in = ev["sidx"], ev["sec"], ev["is_in"]
     out: dict[str, Any] = {}
@@ -260,14 +273,13 @@ def door_grid(con: Any, door: ir.Table, idx: ir.Table, first_day: int, n_days: i
     return out
 
 
-def network_grid(con: Any, net: ir.Table, idx: ir.Table, first_day: int, n_days: int,
-                 n_students: int) -> dict[str, Any]:
-    """The columns of :func:`riskmodel.features.daily.network_daily` as grid columns
-    (``net``: :func:`~riskmodel.features.daily.network_times`): sessions capped at 24 h and
-    split at midnight into the start day and the next day."""
+def network_grid(ev: dict[str, np.ndarray], first_day: int, n_days: int, n_students: int) -> dict[str, Any]:
+    """The columns of :func:`riskmodel.features.daily.network_daily` as grid columns, from
+    the sessions ``ev`` (:func:`fetch_events` of
+    :func:`~riskmodel.features.daily.network_times`, columns :data:`NETWORK_COLUMNS`):
+    sessions capped at 24 h and split at midnight into the start day and the next day."""
     import pyarrow as pa
 
-    ev = _fetch(con, net, idx, ("s", "e"))
     n = n_students * n_days
     sidx, s = ev["sidx"], ev["s"]
     e2 = np.minimum(ev["e"], s + DAY_S)
@@ -293,23 +305,30 @@ def network_grid(con: Any, net: ir.Table, idx: ir.Table, first_day: int, n_days:
     }
 
 
-def _sorted_event_times(con: Any, times: ir.Table, idx: ir.Table, n_students: int, base: int,
-                        span_s: int) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-    """(student index, seconds since ``base``, library-entry flag) of every event, sorted by
-    student, time and flag (an entry after another event of the same second, as the ibis
-    stream orders it).
-
-    DuckDB packs the three into one int64 (student index, seconds doubled, flag) and numpy
-    sorts that one column (a SIMD sort). None when they do not fit in 63 bits, or the
-    doubled seconds not in 31 (a period of 34 years).
-    """
-
+def _time_bits(n_students: int, span_s: int) -> int | None:
+    """Bits of the doubled seconds in a packed event key, or None when (student index,
+    doubled seconds, flag) does not fit in 63 bits or the doubled seconds not in 31 (a
+    period of 34 years)."""
     time_bits = int(np.ceil(np.log2(2 * span_s + 2)))
     if time_bits > 31 or time_bits + int(np.ceil(np.log2(n_students + 1))) > 62:
         return None
+    return time_bits
+
+
+def packed_event_times(con: Any, times: ir.Table, idx: ir.Table, base: int, time_bits: int) -> np.ndarray:
+    """Every event as one int64 packed by DuckDB: student index, seconds since ``base``
+    doubled, library-entry flag (see :func:`sorted_event_times`)."""
     j = times.join(idx, "student_id")
     key = (j.sidx * (1 << time_bits) + (j.sec - base) * 2 + j.lib).name("key")
-    packed = np.sort(con.to_pyarrow(j.select(key)).column("key").to_numpy())
+    return con.to_pyarrow(j.select(key)).column("key").to_numpy()
+
+
+def sorted_event_times(packed: np.ndarray, time_bits: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(student index, seconds since the base, library-entry flag) of every event, sorted by
+    student, time and flag (an entry after another event of the same second, as the ibis
+    stream orders it), from :func:`packed_event_times`: numpy sorts the one packed column
+    (a SIMD sort)."""
+    packed = np.sort(packed)
     sidx = (packed >> time_bits).astype(np.int32)
     rest = (packed & ((1 << time_bits) - 1)).astype(np.int32)
     del packed
@@ -338,7 +357,7 @@ def activity_grid(sidx: np.ndarray, rel: np.ndarray, lib: np.ndarray, n_days: in
                   library: bool) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """``activity_span_min``, ``activity_quiet_min`` and (when ``library``) ``library_minutes``
     as grid columns (values, present), from the sorted event times of
-    :func:`_sorted_event_times` (``rel``: seconds since 00:00 of the day before the grid's
+    :func:`sorted_event_times` (``rel``: seconds since 00:00 of the day before the grid's
     first day). The definitions of :func:`riskmodel.features.daily.activity_daily`, with
     neighbours in the sorted arrays instead of a window."""
     n = n_students * n_days
@@ -388,11 +407,74 @@ def activity_grid(sidx: np.ndarray, rel: np.ndarray, lib: np.ndarray, n_days: in
     return out
 
 
+class _Pipeline:
+    """DuckDB fetches on the calling thread, numpy kernels on ``workers`` threads.
+
+    Both release the GIL, so the next source's fetch runs while the previous source's kernel
+    does. At most ``workers`` fetched inputs are waiting or in a kernel at once, which bounds
+    memory; results come back in submission order, so the table is the same as run one
+    after another (each kernel is deterministic and independent of the others). One worker
+    runs everything in order on the calling thread.
+    """
+
+    def __init__(self, workers: int) -> None:
+        self.workers = max(1, workers)
+        self.pool = ThreadPoolExecutor(self.workers, thread_name_prefix="rm-grid") if self.workers > 1 else None
+        self.slots = threading.BoundedSemaphore(self.workers)
+        self.results: list[Future[Any]] = []
+
+    def submit(self, fetch: Callable[[], Any], kernel: Callable[[Any], Any]) -> None:
+        if self.pool is None:
+            done: Future[Any] = Future()
+            done.set_result(kernel(fetch()))
+            self.results.append(done)
+            return
+        self.slots.acquire()
+        try:
+            fetched = fetch()
+            fut = self.pool.submit(kernel, fetched)
+        except BaseException:
+            self.slots.release()
+            raise
+        del fetched
+        fut.add_done_callback(lambda _f: self.slots.release())
+        self.results.append(fut)
+
+    def collect(self) -> list[Any]:
+        return [f.result() for f in self.results]
+
+    def close(self) -> None:
+        if self.pool is not None:
+            for f in self.results:
+                f.cancel()
+            self.pool.shutdown(wait=True)
+
+
+def _part_columns(tbl: Any, ids: Any, first_day: int, n_days: int) -> dict[str, Any]:
+    """Every column of an ibis aggregate part (keyed by student_id, day) as a grid column."""
+    keep, pos = _positions(tbl, ids, first_day, n_days)
+    on_grid = np.zeros(len(ids) * n_days, dtype=bool)
+    on_grid[pos] = True
+    on_grid_bits = _validity(on_grid)
+    return {name: _scatter(tbl.column(name), keep, pos, on_grid, on_grid_bits)
+            for name in tbl.column_names if name not in KEY}
+
+
+def _activity_columns(packed: np.ndarray, time_bits: int, n_days: int, n_students: int,
+                      library: bool) -> dict[str, Any]:
+    import pyarrow as pa
+
+    ev = sorted_event_times(packed, time_bits)
+    del packed
+    return {name: _dense(pa.float64(), dense, on)
+            for name, (dense, on) in activity_grid(*ev, n_days, n_students, library).items()}
+
+
 def grid_spine(con: Any, students: ir.Table, parts: Sequence[ir.Table], present: Sequence[str],
                door_before: ir.Table | None, first_day: int, last_day: int, lookback: int,
                times: ir.Table | None = None, library: bool = False,
                card: ir.Table | None = None, door: ir.Table | None = None,
-               network: ir.Table | None = None) -> ir.Table | None:
+               network: ir.Table | None = None, workers: int = 1) -> ir.Table | None:
     """The spine of :func:`~riskmodel.features.daily.daily_expr` (student_id, day, date,
     observed_<prefix>, door_carried, and every column of ``parts``) as a temporary DuckDB
     table, or None when the roster has NULL or repeated ids (use the ibis spine).
@@ -404,7 +486,8 @@ def grid_spine(con: Any, students: ir.Table, parts: Sequence[ir.Table], present:
     ``library``, the library minutes (:func:`activity_grid`); ``card``
     (:func:`~riskmodel.features.daily.card_binned`) the card day aggregates
     (:func:`card_day_grid`), ``door`` and ``network`` theirs (:func:`door_grid`,
-    :func:`network_grid`).
+    :func:`network_grid`). The numpy kernels run on ``workers`` threads while DuckDB fetches
+    the next source (same table whatever ``workers`` is).
     """
     import pyarrow as pa
 
@@ -412,38 +495,39 @@ def grid_spine(con: Any, students: ir.Table, parts: Sequence[ir.Table], present:
     if ids is None:
         return None
     n_students, n_days = len(ids), last_day - first_day + 1
-    n = n_students * n_days
+    time_bits = _time_bits(n_students, (n_days + 3) * DAY_S) if times is not None else 0
+    if time_bits is None:
+        return None
     days = np.arange(first_day, last_day + 1, dtype="int64")
     cols: dict[str, Any] = {
         "student_id": ids.take(pa.array(np.repeat(np.arange(n_students), n_days))),
         "day": pa.array(np.tile(days, n_students)),
         "date": pa.array(np.tile(day_to_timestamp(days).values.astype("datetime64[ns]"), n_students)),
     }
-    data: dict[str, Any] = {}
-    for part in parts:
-        tbl = con.to_pyarrow(part)
-        keep, pos = _positions(tbl, ids, first_day, n_days)
-        on_grid = np.zeros(n, dtype=bool)
-        on_grid[pos] = True
-        on_grid_bits = _validity(on_grid)
-        for name in tbl.column_names:
-            if name not in KEY and name not in data:  # first wins, as the ibis spine's joins
-                data[name] = _scatter(tbl.column(name), keep, pos, on_grid, on_grid_bits)
-        del tbl
     idx = _index_table(con, ids) if any(x is not None for x in (card, times, door, network)) else None
-    if card is not None:
-        data.update(card_day_grid(con, card, idx, first_day, n_days, n_students))
-    if door is not None:
-        data.update(door_grid(con, door, idx, first_day, n_days, n_students))
-    if network is not None:
-        data.update(network_grid(con, network, idx, first_day, n_days, n_students))
-    if times is not None:
-        ev = _sorted_event_times(con, times, idx, n_students, (first_day - 1) * DAY_S, (n_days + 3) * DAY_S)
-        if ev is None:
-            return None
-        for name, (dense, on) in activity_grid(*ev, n_days, n_students, library).items():
-            data[name] = _dense(pa.float64(), dense, on)
-        del ev
+    shape = (first_day, n_days, n_students)
+    run = _Pipeline(workers)
+    try:
+        for part in parts:
+            run.submit(partial(con.to_pyarrow, part), lambda tbl: _part_columns(tbl, ids, first_day, n_days))
+        if card is not None:
+            run.submit(lambda: card_events(con, card, idx), lambda tbl: card_day_grid(tbl, *shape))
+        if door is not None:
+            run.submit(lambda: fetch_events(con, door, idx, DOOR_COLUMNS), lambda ev: door_grid(ev, *shape))
+        if network is not None:
+            run.submit(lambda: fetch_events(con, network, idx, NETWORK_COLUMNS), lambda ev: network_grid(ev, *shape))
+        if times is not None:
+            run.submit(lambda: packed_event_times(con, times, idx, (first_day - 1) * DAY_S, time_bits),
+                       lambda packed: _activity_columns(packed, time_bits, n_days, n_students, library))
+        results = run.collect()
+    finally:
+        run.close()
+    data: dict[str, Any] = {}
+    for k, res in enumerate(results):
+        for name, col in res.items():
+            if k >= len(parts) or name not in data:  # among parts the first wins, as the ibis spine's joins
+                data[name] = col
+    del results
     for src in present:
         p = EVENT_SOURCES[src]
         has = _present_count(data[f"{p}_n"], n_students, n_days)

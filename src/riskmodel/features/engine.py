@@ -23,7 +23,14 @@ import pandas as pd
 
 from riskmodel.features.academic import academic_expr
 from riskmodel.features.asof import DAY_S, day_index, day_to_timestamp, normalise_as_of
-from riskmodel.features.backends import connect, register_frames, small_table
+from riskmodel.features.backends import (
+    BackgroundParquetWriter,
+    arrow_view,
+    connect,
+    is_duckdb,
+    register_frames,
+    small_table,
+)
 from riskmodel.features.census import census_expr
 from riskmodel.features.config import FeatureConfig
 from riskmodel.features.context import calendar_expr, leave_expr
@@ -380,20 +387,38 @@ def build_feature_store(sources: Any, as_of_dates: Iterable[Any], out_dir: str |
         if daily_dir.exists():
             shutil.rmtree(daily_dir)
         daily_dir.mkdir()
+    # on DuckDB the Parquet files are written on a worker thread while the next chunk computes
+    writer = BackgroundParquetWriter(con) if is_duckdb(con) else None
     with tempfile.TemporaryDirectory(prefix="riskmodel_store_", dir=out) as tmp:
         win_parts: list[Path] = []
-        for k, (dexpr, _chunk) in enumerate(_daily_chunks(con, tables, first, last, cfg, on_progress)):
-            if daily:  # write the chunk's daily table once, then read the windows from it
+        try:
+            for k, (dexpr, _chunk) in enumerate(_daily_chunks(con, tables, first, last, cfg, on_progress)):
                 part = daily_dir / f"part-{k:05d}.parquet"
-                con.to_parquet(dexpr.drop("day"), part)
-                dtbl = con.read_parquet(part)
-                dtbl = dtbl.mutate(day=dtbl.date.epoch_seconds().cast("int64") // DAY_S)
-            else:
-                dtbl = dexpr.cache()
-            wf = _window_part(con, dtbl, as_of_days, first, last, plan.features, cfg)
-            win_parts.append(Path(tmp) / f"window-{k:05d}.parquet")
-            con.to_parquet(wf, win_parts[-1], compression="uncompressed")  # read once, then deleted
-            _release(dtbl)
+                if daily and writer is not None:  # written once; the windows read it from memory
+                    arrow = con.to_pyarrow(dexpr)
+                    writer.write(arrow.drop_columns(["day"]), part)
+                    dtbl = arrow_view(con, arrow, "rm_daily_chunk")
+                    del arrow
+                elif daily:  # write the chunk's daily table once, then read the windows from it
+                    con.to_parquet(dexpr.drop("day"), part)
+                    dtbl = con.read_parquet(part)
+                    dtbl = dtbl.mutate(day=dtbl.date.epoch_seconds().cast("int64") // DAY_S)
+                else:
+                    dtbl = dexpr.cache()
+                del dexpr
+                wf = _window_part(con, dtbl, as_of_days, first, last, plan.features, cfg)
+                win_parts.append(Path(tmp) / f"window-{k:05d}.parquet")
+                if writer is not None:  # read once, then deleted
+                    writer.write(con.to_pyarrow(wf), win_parts[-1], compression="uncompressed")
+                else:
+                    con.to_parquet(wf, win_parts[-1], compression="uncompressed")
+                _release(dtbl)
+                del wf, dtbl
+            if writer is not None:
+                writer.wait()
+        finally:
+            if writer is not None:
+                writer.close()
         paths = {"daily": daily_dir} if daily else {}
         wf_all = con.read_parquet([str(p) for p in win_parts])
         n_students = int(con.execute(tables["students"].count()))

@@ -37,34 +37,19 @@ import numpy as np
 import pandas as pd
 
 from riskmodel.features.asof import last_known_day
-from riskmodel.features.backends import is_duckdb, small_table, temp_arrow_table
+from riskmodel.features.backends import arrow_view, is_duckdb, small_table, temp_arrow_table
 from riskmodel.features.config import FeatureConfig
 from riskmodel.features.registry import CHANNELS_BY_NAME, FeatureSpec
-
-MIN_BLOCK_DAYS = 3
-MIN_TREND_DAYS = 3
-MAD_SCALE = 1.4826
-STD_REL_NOISE = 1e-11
+from riskmodel.features.window_math import (
+    MIN_BLOCK_DAYS,
+    change_z,
+    formula,
+    terms_for,
+    tname,
+)
+from riskmodel.features.windows_grid import segment_sums, window_features_grid
 
 WINDOW_AGGS = ("mean", "sum", "std", "trend", "entropy", "share_alone", "observed_days", "change_z")
-
-
-def _terms_for(spec: FeatureSpec) -> set[tuple[str, str]]:
-    """(term kind, channel) pairs a feature needs."""
-    a, ch = spec.aggregate, spec.channel
-    if a in ("mean", "sum", "change_z"):
-        return {("n", ch), ("s", ch)}  # type: ignore[arg-type]
-    if a == "std":
-        return {("n", ch), ("s", ch), ("q", ch)}  # type: ignore[arg-type]
-    if a == "trend":
-        return {("n", ch), ("s", ch), ("ni", ch), ("nii", ch), ("si", ch)}  # type: ignore[arg-type]
-    if a == "entropy":
-        return {("s", b) for b in spec.inputs}
-    if a == "share_alone":
-        return {("s", spec.inputs[0]), ("s", spec.inputs[1]), ("n", spec.inputs[1])}
-    if a == "observed_days":
-        return {("s", ch)}  # type: ignore[arg-type]
-    raise ValueError(f"feature {spec.name}: aggregate {a!r} is not a window aggregate")
 
 
 def _term_expr(daily: ir.Table, kind: str, ch: str, i: ir.NumericValue) -> ir.NumericValue:
@@ -72,10 +57,6 @@ def _term_expr(daily: ir.Table, kind: str, ch: str, i: ir.NumericValue) -> ir.Nu
     n = ibis.ifelse(x.notnull(), 1.0, 0.0)
     s = x.fill_null(0.0)
     return {"n": n, "s": s, "q": s * s, "ni": n * i, "nii": n * i * i, "si": s * i}[kind]
-
-
-def _tname(kind: str, ch: str) -> str:
-    return f"{kind}__{ch}"
 
 
 def lookup_plan(as_of_days: Sequence[int], offsets: Sequence[int]) -> tuple[np.ndarray, pd.DataFrame]:
@@ -129,10 +110,10 @@ def window_features_expr(daily: ir.Table, as_of_days: Sequence[int],
     # the terms each lookback offset needs
     need: dict[int, set[tuple[str, str]]] = {}
     for s in win_specs:
-        need.setdefault(int(s.window_days), set()).update(_terms_for(s))  # type: ignore[arg-type]
+        need.setdefault(int(s.window_days), set()).update(terms_for(s))  # type: ignore[arg-type]
     change_terms: set[tuple[str, str]] = set()
     for s in ch_specs:
-        change_terms.update(_terms_for(s))
+        change_terms.update(terms_for(s))
     if recent:
         need.setdefault(recent, set()).update(change_terms)
     all_terms = sorted(set().union(*need.values(), change_terms))
@@ -140,9 +121,16 @@ def window_features_expr(daily: ir.Table, as_of_days: Sequence[int],
     d = daily.join(segmap, "day")
     i = (d.day - first_day).cast("float64")
     g = d.group_by(["student_id", "seg"]).aggregate(
-        **{_tname(k, c): _term_expr(d, k, c, i).sum() for k, c in all_terms})
-    names = [_tname(k, c) for k, c in all_terms]
-    cum = _running_sums_in_memory(g, names, con) if cache and is_duckdb(con) else None
+        **{tname(k, c): _term_expr(d, k, c, i).sum() for k, c in all_terms})
+    names = [tname(k, c) for k, c in all_terms]
+    sums = segment_sums(con.to_pyarrow(g.order_by(["student_id", "seg"])), names) if (
+        cache and is_duckdb(con)) else None
+    if sums is not None and cfg.numpy_kernels:
+        seg_by = {(int(t), int(o)): int(k) for t, o, k in plan[["as_of_day", "offset", "seg"]].itertuples(index=False)}
+        floors = {str(s.channel): CHANNELS_BY_NAME[str(s.channel)].scale_floor for s in ch_specs}
+        return arrow_view(con, window_features_grid(sums, as_of_days, seg_by, need, specs, recent, blocks,
+                                                    lookup_days, floors, cfg.change_min_blocks), "rm_window_features")
+    cum = temp_arrow_table(con, sums.table(), "rm_running_sums") if sums is not None else None
     if cum is None:
         w = ibis.window(group_by=g.student_id, order_by=g.seg, rows=(None, 0))
         cum = g.select("student_id", "seg", **{n: g[n].sum().over(w) for n in names})
@@ -157,22 +145,22 @@ def window_features_expr(daily: ir.Table, as_of_days: Sequence[int],
     hi_terms = sorted(set().union(*need.values())) if need else []
     hi = cum.join(keys, cum.seg == keys.seg_0).select(
         "student_id", "as_of_day", *[keys[f"seg_{o}"] for o in sorted(need)],
-        **{f"{_tname(k, c)}__0": cum[_tname(k, c)] for k, c in hi_terms})
+        **{f"{tname(k, c)}__0": cum[tname(k, c)] for k, c in hi_terms})
     for o in sorted(need):
         lo = cum.select(student_id_lo=cum.student_id, seg_lo=cum.seg,
-                        **{f"{_tname(k, c)}__{o}": cum[_tname(k, c)] for k, c in sorted(need[o])})
+                        **{f"{tname(k, c)}__{o}": cum[tname(k, c)] for k, c in sorted(need[o])})
         hi = hi.left_join(lo, [hi.student_id == lo.student_id_lo, hi[f"seg_{o}"] == lo.seg_lo]).drop(
             "student_id_lo", "seg_lo")
 
     def delta(o: int) -> Any:
         def tv(kind: str, ch: str) -> ir.NumericValue:
-            return hi[f"{_tname(kind, ch)}__0"] - hi[f"{_tname(kind, ch)}__{o}"].fill_null(0.0)
+            return hi[f"{tname(kind, ch)}__0"] - hi[f"{tname(kind, ch)}__{o}"].fill_null(0.0)
         return tv
 
     def total(kind: str, ch: str) -> ir.NumericValue:
-        return hi[f"{_tname(kind, ch)}__0"]
+        return hi[f"{tname(kind, ch)}__0"]
 
-    cols = {s.name: _formula(delta(int(s.window_days)), s, total) for s in win_specs}  # type: ignore[arg-type]
+    cols = {s.name: formula(delta(int(s.window_days)), s, total) for s in win_specs}  # type: ignore[arg-type]
     if recent:
         tv = delta(recent)
         null = ibis.null("float64")
@@ -184,89 +172,25 @@ def window_features_expr(daily: ir.Table, as_of_days: Sequence[int],
         if cache:
             res = res.cache()
         res = _left(res, _change_z(cum, plan, lookup_days, blocks, ch_specs, con, cache))
-        cfg_min = cfg.change_min_blocks
-        res = res.mutate(**{s.name: ibis.ifelse(res[f"cnt__{s.name}"] >= cfg_min, (
-            res[f"rec__{s.name}"] - res[f"med__{s.name}"]) / (
-            MAD_SCALE * res[f"mad__{s.name}"] + CHANNELS_BY_NAME[s.channel].scale_floor),  # type: ignore[index]
-            ibis.null("float64")) for s in ch_specs})
+        res = res.mutate(**{s.name: change_z(
+            res[f"rec__{s.name}"], res[f"med__{s.name}"], res[f"mad__{s.name}"], res[f"cnt__{s.name}"],
+            CHANNELS_BY_NAME[s.channel].scale_floor, cfg.change_min_blocks)  # type: ignore[index]
+            for s in ch_specs})
     return res.select("student_id", "as_of_day", *[res[s.name].cast("float64").name(s.name) for s in specs])
 
 
 def _running_sums_in_memory(g: ir.Table, names: Sequence[str], con: Any) -> ir.Table | None:
-    """Running sums over segments per student, computed with numpy (DuckDB fast path).
-
-    ``g`` holds one row per student and segment. When every student has the same
-    segments (a dense daily table always gives that) the rows form a students x segments
-    grid and each running sum is one ``cumsum`` along the segments: the sums (up to
-    rounding) of the window ``sum() over (partition by student order by seg rows unbounded
-    preceding)``, for which DuckDB's window operator took 4.5 s for 120 terms over 530 k
-    rows on the benchmark machine. Returns None (use the window) when the grid is ragged
-    or a term has NULLs.
-    """
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    tbl = con.to_pyarrow(g.order_by(["student_id", "seg"]))
-    n_rows = tbl.num_rows
-    n_seg = len(pc.unique(tbl.column("seg")))
-    n_students = pc.count_distinct(tbl.column("student_id")).as_py()
-    # (student, seg) is unique, so this count means every student has every segment:
-    # the sorted rows are a students x segments grid
-    if n_rows == 0 or n_rows != n_seg * n_students:
-        return None
-    cols: dict[str, Any] = {"student_id": tbl.column("student_id"), "seg": tbl.column("seg")}
-    for n in names:
-        col = tbl.column(n)
-        if col.null_count:
-            return None
-        x = col.to_numpy().astype("float64", copy=False).reshape(-1, n_seg)
-        cols[n] = np.cumsum(x, axis=1).ravel()
-    del tbl
-    return temp_arrow_table(con, pa.table(cols), "rm_running_sums")
+    """Running sums over segments per student (:func:`~riskmodel.features.windows_grid.segment_sums`,
+    a numpy ``cumsum`` on the students x segments grid) as a temporary DuckDB table, or None
+    (use the window) when the grid is ragged or a term has NULLs."""
+    sums = segment_sums(con.to_pyarrow(g.order_by(["student_id", "seg"])), names)
+    return None if sums is None else temp_arrow_table(con, sums.table(), "rm_running_sums")
 
 
 def _left(a: ir.Table, b: ir.Table) -> ir.Table:
     j = a.left_join(b, ["student_id", "as_of_day"])
     drop = [c for c in j.columns if c.endswith("_right")]
     return j.drop(*drop) if drop else j
-
-
-def _formula(tv: Any, s: FeatureSpec, total: Any = None) -> ir.NumericValue:
-    """One window aggregate from the window sums ``tv(term kind, channel)`` of its terms
-    (``total(kind, channel)``: the running sum up to the as-of date, for rounding noise)."""
-    total = total or tv
-    null = ibis.null("float64")
-    a = s.aggregate
-
-    if a in ("mean", "sum", "std", "trend"):
-        n, sm = tv("n", s.channel), tv("s", s.channel)  # type: ignore[arg-type]
-        if a == "mean":
-            return ibis.ifelse(n > 0, sm / n, null)
-        if a == "sum":
-            return ibis.ifelse(n > 0, sm, null)
-        if a == "std":
-            q = tv("q", s.channel)  # type: ignore[arg-type]
-            var = (q - sm * sm / n) / (n - 1)
-            # window sums are differences of running sums: their rounding noise scales with
-            # the running sum of squares up to t, and it depends on where the period starts
-            # and on the summation order; a variance below that noise is 0
-            noise = STD_REL_NOISE * ibis.greatest(q, total("q", s.channel))  # type: ignore[arg-type]
-            var = ibis.ifelse(var * (n - 1) <= noise, 0.0, var)
-            return ibis.ifelse(n >= 2, var.sqrt(), null)
-        ni, nii, si = (tv(k, s.channel) for k in ("ni", "nii", "si"))  # type: ignore[arg-type]
-        den = n * nii - ni * ni
-        return ibis.ifelse((n >= MIN_TREND_DAYS) & (den > 0), 7.0 * (n * si - ni * sm) / den, null)
-    if a == "entropy":
-        counts = [tv("s", b) for b in s.inputs]
-        tot = sum(counts, ibis.literal(0.0))
-        ent = sum((ibis.ifelse(c > 0, -(c / tot) * (c / tot).ln(), 0.0) for c in counts), ibis.literal(0.0))
-        return ibis.ifelse(tot > 0, ent, null)
-    if a == "share_alone":
-        shared, meals = tv("s", s.inputs[0]), tv("s", s.inputs[1])
-        return ibis.ifelse(meals > 0, 1.0 - shared / meals, null)
-    if a == "observed_days":
-        return tv("s", s.channel)  # type: ignore[arg-type]
-    raise ValueError(f"feature {s.name}: aggregate {a!r} has no window formula")
 
 
 @ibis.udf.agg.builtin(name="mad")
@@ -303,13 +227,13 @@ def _change_z(cum: ir.Table, plan: pd.DataFrame, lookup_days: np.ndarray,
     terms = sorted({(kind, str(s.channel)) for s in specs for kind in ("n", "s")})
     p = small_table(con, prev.astype("int64"))
     hi = cum.join(p, cum.seg == p.seg_b).select("student_id", "seg", "seg_prev",
-                                                   *[cum[_tname(k, c)] for k, c in terms])
+                                                   *[cum[tname(k, c)] for k, c in terms])
     lo = cum.select(student_id_lo=cum.student_id, seg_lo=cum.seg,
-                    **{f"{_tname(k, c)}__lo": cum[_tname(k, c)] for k, c in terms})
+                    **{f"{tname(k, c)}__lo": cum[tname(k, c)] for k, c in terms})
     j = hi.left_join(lo, [hi.student_id == lo.student_id_lo, hi.seg_prev == lo.seg_lo])
 
     def bsum(kind: str, ch: str) -> ir.NumericValue:
-        return j[_tname(kind, ch)] - j[f"{_tname(kind, ch)}__lo"].fill_null(0.0)
+        return j[tname(kind, ch)] - j[f"{tname(kind, ch)}__lo"].fill_null(0.0)
 
     means = {}
     for s in specs:

@@ -1,0 +1,200 @@
+"""Window features as numpy kernels on the students x segments grid of running sums (DuckDB).
+
+:func:`riskmodel.features.windows.window_features_expr` defines the window features with ibis:
+running sums of each term per student and segment, one join per window length that fetches
+the running sums w days before the as-of date, the formulas, and the change scores' medians
+as window aggregates. That is what Spark runs. On DuckDB, with every student on every
+segment (a dense daily table gives that), the running sums are a students x segments array
+per term, so here the joins are fancy indexing of its columns, the formulas are the same
+:func:`~riskmodel.features.window_math.formula` on numpy arrays, and the change scores'
+medians and MADs come from one sort along the blocks axis. Tests build random daily tables
+both ways and find the same features.
+
+The as-of rule is untouched: the window of as-of t reads only the running sums at the
+lookup days of t (all before t), exactly the segments the joins read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from riskmodel.features.registry import FeatureSpec
+from riskmodel.features.window_math import MIN_BLOCK_DAYS, NUMPY_OPS, change_z, formula, tname
+
+
+@dataclass(frozen=True)
+class SegmentSums:
+    """Running sums of the window terms on a students x segments grid.
+
+    ``students``: the student ids (an Arrow array, one per grid row); ``segs``: the segment
+    numbers of the grid columns, ascending; ``sums``: term name -> ``(students, segs)`` array
+    of the term summed over every day up to the end of the segment."""
+
+    students: Any
+    segs: np.ndarray
+    sums: dict[str, np.ndarray]
+
+    def columns(self, segs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(grid column of each of ``segs``, whether the grid has that segment)."""
+        col = np.searchsorted(self.segs, segs)
+        inside = col < len(self.segs)
+        present = inside & (self.segs[np.minimum(col, len(self.segs) - 1)] == segs)
+        return np.where(present, col, 0), present
+
+    def table(self) -> Any:
+        """The long form (student_id, seg, one column per term), rows by student then segment."""
+        import pyarrow as pa
+
+        n_students, n_segs = len(self.students), len(self.segs)
+        cols: dict[str, Any] = {
+            "student_id": self.students.take(pa.array(np.repeat(np.arange(n_students), n_segs))),
+            "seg": pa.array(np.tile(self.segs, n_students)),
+        }
+        cols.update({name: pa.array(x.ravel()) for name, x in self.sums.items()})
+        return pa.table(cols)
+
+
+def segment_sums(tbl: Any, names: Sequence[str]) -> SegmentSums | None:
+    """Running sums per student along the segments of ``tbl`` (one row per student and
+    segment, sorted by student_id then seg; columns ``names`` the per-segment sums).
+
+    Each running sum is one ``cumsum`` along the segments: the sums (up to rounding) of the
+    window ``sum() over (partition by student order by seg rows unbounded preceding)``.
+    None (use the window) when the rows are not a full grid (a student lacks a segment) or
+    a term has NULLs: a reshape would then sum across a student boundary.
+    """
+    import pyarrow.compute as pc
+
+    n_rows = tbl.num_rows
+    if n_rows == 0:
+        return None
+    segs = np.sort(np.asarray(pc.unique(tbl.column("seg")).to_numpy(zero_copy_only=False), dtype="int64"))
+    n_students = pc.count_distinct(tbl.column("student_id")).as_py()
+    # (student, seg) is unique, so this count means every student has every segment: the
+    # sorted rows are a students x segments grid
+    if n_rows != len(segs) * n_students:
+        return None
+    sums = {}
+    for n in names:
+        col = tbl.column(n)
+        if col.null_count:
+            return None
+        x = col.to_numpy().astype("float64", copy=False).reshape(-1, len(segs))
+        sums[n] = np.cumsum(x, axis=1)
+    students = tbl.column("student_id").combine_chunks().take(np.arange(0, n_rows, len(segs)))
+    return SegmentSums(students, segs, sums)
+
+
+def _median_sorted(x: np.ndarray, count: np.ndarray) -> np.ndarray:
+    """Median along the last axis of ``x`` sorted with NaN last (``count`` values each), the
+    two middle values interpolated as SQL ``median`` / ``quantile_cont(0.5)`` do; NaN when
+    ``count`` is 0."""
+    lo_i = np.maximum(count - 1, 0) // 2
+    hi_i = count // 2
+    lo = np.take_along_axis(x, lo_i[..., None], axis=-1)[..., 0]
+    hi = np.take_along_axis(x, np.minimum(hi_i, x.shape[-1] - 1)[..., None], axis=-1)[..., 0]
+    return np.where(count > 0, lo + (hi - lo) * 0.5, np.nan)
+
+
+def robust_stats(blocks: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(median, MAD, count) of the non-NaN values along the last axis (NaN: missing block):
+    the median absolute deviation is the median of ``|x - median|``, both interpolated."""
+    x = np.sort(blocks, axis=-1)  # NaN last
+    count = np.count_nonzero(~np.isnan(x), axis=-1)
+    med = _median_sorted(x, count)
+    dev = np.sort(np.abs(x - med[..., None]), axis=-1)
+    return med, _median_sorted(dev, count), count
+
+
+def window_features_grid(sums: SegmentSums, as_of_days: Sequence[int], seg_of: Mapping[tuple[int, int], int],
+                         need: Mapping[int, set[tuple[str, str]]], specs: Sequence[FeatureSpec],
+                         recent: int | None, blocks: Sequence[tuple[int, int]], lookup_days: np.ndarray,
+                         scale_floors: Mapping[str, float], min_blocks: int) -> Any:
+    """The window features (student_id, as_of_day, one float64 column per spec, NULL for
+    NaN) as an Arrow table, rows by student then as-of date.
+
+    ``seg_of[(t, o)]``: the segment of as-of ``t``'s lookup day ``o`` days before its last
+    known day; ``need``: the terms each window length reads; ``recent`` and ``blocks``: the
+    change scores' recent window and baseline blocks as (hi, lo) offsets. Rows and values of
+    :func:`riskmodel.features.windows.window_features_expr`: an as-of date whose own segment
+    is not on the grid has no row, a lookup before the grid's first segment reads 0.
+    """
+    import pyarrow as pa
+
+    win_specs = [s for s in specs if s.aggregate != "change_z"]
+    ch_specs = [s for s in specs if s.aggregate == "change_z"]
+    asof = np.asarray(sorted(as_of_days), dtype="int64")
+    col0, here = sums.columns(np.asarray([seg_of[(int(t), 0)] for t in asof], dtype="int64"))
+    asof, col0 = asof[here], col0[here]
+    n_students = len(sums.students)
+
+    def lookup(o: int) -> tuple[np.ndarray, np.ndarray]:
+        return sums.columns(np.asarray([seg_of[(int(t), o)] for t in asof], dtype="int64"))
+
+    at = {o: lookup(o) for o in sorted(need)}
+    if recent:
+        at[recent] = lookup(recent)
+
+    def at_0(kind: str, ch: str) -> np.ndarray:
+        return sums.sums[tname(kind, ch)][:, col0]
+
+    def delta(o: int) -> Any:
+        col, present = at[o]
+
+        def tv(kind: str, ch: str) -> np.ndarray:
+            return at_0(kind, ch) - np.where(present, sums.sums[tname(kind, ch)][:, col], 0.0)
+        return tv
+
+    out: dict[str, np.ndarray] = {}
+    with np.errstate(all="ignore"):  # both branches of an ifelse are evaluated
+        for s in win_specs:
+            out[s.name] = formula(delta(int(s.window_days)), s, at_0, NUMPY_OPS)  # type: ignore[arg-type]
+        if ch_specs:
+            out.update(_change_scores(sums, asof, seg_of, ch_specs, delta(recent) if recent else None,
+                                      blocks, lookup_days, scale_floors, min_blocks))
+    cols: dict[str, Any] = {
+        "student_id": sums.students.take(pa.array(np.repeat(np.arange(n_students), len(asof)))),
+        "as_of_day": pa.array(np.tile(asof, n_students)),
+    }
+    for s in specs:
+        x = np.broadcast_to(np.asarray(out[s.name], dtype="float64"), (n_students, len(asof))).ravel()
+        cols[s.name] = pa.array(x, mask=np.isnan(x))
+    return pa.table(cols)
+
+
+def _change_scores(sums: SegmentSums, asof: np.ndarray, seg_of: Mapping[tuple[int, int], int],
+                   specs: Sequence[FeatureSpec], tv: Any, blocks: Sequence[tuple[int, int]],
+                   lookup_days: np.ndarray, scale_floors: Mapping[str, float],
+                   min_blocks: int) -> dict[str, np.ndarray]:
+    """Change z-scores (students x as-of dates): the block of segment b holds the days since
+    the lookup day one block width before b's; its mean needs ``MIN_BLOCK_DAYS`` observed
+    days; the baseline of as-of t is its blocks ending at ``seg_of[(t, hi)]``."""
+    width = blocks[0][1] - blocks[0][0]
+    pos = {int(day): k for k, day in enumerate(lookup_days)}
+    prev_seg = np.asarray([pos.get(int(lookup_days[b]) - width, -1) for b in sums.segs], dtype="int64")
+    has_block = prev_seg >= 0  # the segment ends a block (its start is a lookup day)
+    prev_col, prev_present = sums.columns(prev_seg)
+    ends = np.asarray([[seg_of[(int(t), hi)] for hi, _ in blocks] for t in asof], dtype="int64")
+    end_col, end_present = sums.columns(ends.ravel())
+    end_ok = end_present & has_block[end_col]
+    take = np.where(end_ok, end_col, len(sums.segs)).reshape(ends.shape)  # the extra column: NaN
+    out = {}
+    for s in specs:
+        ch = str(s.channel)
+
+        def block_sum(kind: str, ch: str = ch) -> np.ndarray:
+            x = sums.sums[tname(kind, ch)]
+            return x - np.where(prev_present, x[:, prev_col], 0.0)
+
+        n, sm = block_sum("n"), block_sum("s")
+        means = np.where(n >= MIN_BLOCK_DAYS, sm / n, np.nan)
+        means = np.concatenate([means, np.full((len(means), 1), np.nan)], axis=1)
+        med, mad, count = robust_stats(means[:, take])
+        rn, rs = tv("n", ch), tv("s", ch)
+        rec = np.where(rn > 0, rs / rn, np.nan)
+        out[s.name] = change_z(rec, med, mad, count, scale_floors[ch], min_blocks, NUMPY_OPS)
+    return out

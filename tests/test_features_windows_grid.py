@@ -1,0 +1,116 @@
+"""Window features as numpy kernels (DuckDB fast path) against the ibis joins and windows.
+
+Both must give the same rows and values on any dense daily table and any as-of dates: weekly
+dates (where the ibis path takes the change medians as window aggregates) and irregular ones
+(where it fans the blocks out and groups), dates before the table starts (no row), missing
+values anywhere, other window lengths and change settings. A wrong column index would read
+another week's or another student's running sums, which only a value-by-value comparison
+catches.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from riskmodel.contracts import load_sources
+from riskmodel.features import FeatureConfig, build_daily, build_features, weekly_as_of_dates
+from riskmodel.features.backends import connect, register_frames
+from riskmodel.features.registry import registry_for
+from riskmodel.features.windows import WINDOW_AGGS, window_features_expr
+from riskmodel.features.windows_grid import robust_stats
+
+FIRST_DAY = 19_800  # a Monday is 19_802 (day 0 = 1970-01-01, a Thursday)
+
+
+def _window_specs(cfg: FeatureConfig) -> list:  # type: ignore[type-arg]
+    return [s for s in registry_for(cfg) if s.aggregate in WINDOW_AGGS]
+
+
+def _random_daily(seed: int, n_students: int, n_days: int, nan_share: float, specs: list) -> pd.DataFrame:  # type: ignore[type-arg]
+    """A dense daily table with every column the specs read: small counts (ties, zeros and
+    constant stretches, the formulas' edge cases) times a scale, NaN at random."""
+    rng = np.random.default_rng(seed)
+    n = n_students * n_days
+    frame = pd.DataFrame({"student_id": np.repeat([f"S{k}" for k in range(n_students)], n_days),
+                          "day": np.tile(np.arange(FIRST_DAY, FIRST_DAY + n_days, dtype="int64"), n_students)})
+    for col in sorted({c for s in specs for c in (s.channel, *s.inputs) if c}):
+        x = rng.integers(0, 4, n) * rng.choice([1.0, 0.5, 37.25])
+        x[rng.random(n) < nan_share] = np.nan
+        frame[col] = x
+    return frame
+
+
+def _windows(frame: pd.DataFrame, as_of_days: list[int], specs: list, cfg: FeatureConfig) -> pd.DataFrame:  # type: ignore[type-arg]
+    con = connect(cfg)
+    daily = register_frames(con, {"daily": frame})["daily"]
+    last = int(frame["day"].max())
+    expr = window_features_expr(daily, as_of_days, FIRST_DAY, last, specs, cfg, con=con)
+    return con.execute(expr).sort_values(["student_id", "as_of_day"]).reset_index(drop=True)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 2**16), n_students=st.integers(1, 4), n_days=st.integers(15, 130),
+       nan_share=st.sampled_from([0.0, 0.3, 0.9]), weekly=st.booleans(),
+       windows=st.sets(st.sampled_from([3, 7, 14, 28]), min_size=1).map(lambda w: tuple(sorted(w))),
+       recent=st.sampled_from([7, 14]), baseline_weeks=st.integers(2, 6), min_blocks=st.integers(1, 4),
+       picks=st.lists(st.integers(-10, 140), min_size=1, max_size=8))
+def test_numpy_windows_equal_ibis_windows(seed: int, n_students: int, n_days: int, nan_share: float,
+                                          weekly: bool, windows: tuple[int, ...], recent: int,
+                                          baseline_weeks: int, min_blocks: int, picks: list[int]) -> None:
+    cfg = FeatureConfig(threads=1, windows=windows, change_recent_days=recent,
+                        change_baseline_days=7 * baseline_weeks, change_min_blocks=min_blocks)
+    specs = _window_specs(cfg)
+    frame = _random_daily(seed, n_students, n_days, nan_share, specs)
+    last_as_of = FIRST_DAY + n_days  # the table must reach the day before every as-of date
+    if weekly:  # Mondays, some before the table starts
+        as_of_days = list(range(FIRST_DAY - 12, last_as_of + 1, 7))
+    else:
+        as_of_days = sorted({min(FIRST_DAY + p, last_as_of) for p in picks})
+    fast = _windows(frame, as_of_days, specs, cfg)
+    slow = _windows(frame, as_of_days, specs, replace(cfg, numpy_kernels=False))
+    assert len(fast) > 0 or len(slow) == 0
+    pd.testing.assert_frame_equal(fast, slow, check_exact=False, rtol=1e-9, atol=1e-9)
+
+
+@settings(max_examples=60, deadline=None)
+@given(rows=st.lists(st.lists(st.one_of(st.none(), st.floats(-1e3, 1e3)), min_size=1, max_size=9),
+                     min_size=1, max_size=5))
+def test_robust_stats_are_nan_median_and_mad(rows: list[list[float | None]]) -> None:
+    width = max(len(r) for r in rows)
+    x = np.full((len(rows), width), np.nan)
+    for i, r in enumerate(rows):
+        x[i, :len(r)] = [np.nan if v is None else v for v in r]
+    med, mad, count = robust_stats(x)
+    for i in range(len(rows)):
+        vals = x[i][~np.isnan(x[i])]
+        assert count[i] == len(vals)
+        if len(vals) == 0:
+            assert np.isnan(med[i]) and np.isnan(mad[i])
+            continue
+        assert med[i] == pytest.approx(np.median(vals), rel=1e-12, abs=1e-12)
+        assert mad[i] == pytest.approx(np.median(np.abs(vals - np.median(vals))), rel=1e-12, abs=1e-9)
+
+
+@pytest.mark.slow
+def test_simulated_campus_features_equal_both_ways(sim_campus_dir, sim_key) -> None:  # type: ignore[no-untyped-def]
+    """Every feature of the simulated campus, weekly and on irregular dates, both ways."""
+    loaded = load_sources(sim_campus_dir, key=sim_key)
+    cal = loaded.tables["calendar"]["date"]
+    weekly = weekly_as_of_dates(cal.min() + pd.Timedelta(days=7), cal.max())
+    irregular = [cal.min() + pd.Timedelta(days=d) for d in (3, 40, 41, 97, 150)]
+    cfg = FeatureConfig(threads=2, chunk_students=None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        daily = build_daily(loaded, cfg)
+        for as_of in (weekly, irregular):
+            fast = build_features(loaded, as_of, cfg, daily=daily)
+            slow = build_features(loaded, as_of, replace(cfg, numpy_kernels=False), daily=daily)
+            assert fast.shape == slow.shape and fast.shape[0] > 0
+            pd.testing.assert_frame_equal(fast, slow, check_exact=False, rtol=1e-9, atol=1e-9)
