@@ -24,7 +24,7 @@ from riskmodel.features import FeatureConfig, build_daily, build_features, weekl
 from riskmodel.features.backends import connect, register_frames
 from riskmodel.features.registry import registry_for
 from riskmodel.features.windows import WINDOW_AGGS, window_features_expr
-from riskmodel.features.windows_grid import robust_stats
+from riskmodel.features.windows_grid import daily_segment_sums, robust_stats
 
 FIRST_DAY = 19_800  # a Monday is 19_802 (day 0 = 1970-01-01, a Thursday)
 
@@ -49,6 +49,7 @@ def _random_daily(seed: int, n_students: int, n_days: int, nan_share: float, spe
 
 def _windows(frame: pd.DataFrame, as_of_days: list[int], specs: list, cfg: FeatureConfig) -> pd.DataFrame:  # type: ignore[type-arg]
     con = connect(cfg)
+    frame = frame.sample(frac=1.0, random_state=len(frame))  # row order must not matter
     daily = register_frames(con, {"daily": frame})["daily"]
     last = int(frame["day"].max())
     expr = window_features_expr(daily, as_of_days, FIRST_DAY, last, specs, cfg, con=con)
@@ -77,6 +78,34 @@ def test_numpy_windows_equal_ibis_windows(seed: int, n_students: int, n_days: in
     slow = _windows(frame, as_of_days, specs, replace(cfg, numpy_kernels=False))
     assert len(fast) > 0 or len(slow) == 0
     pd.testing.assert_frame_equal(fast, slow, check_exact=False, rtol=1e-9, atol=1e-9)
+
+
+def test_daily_segment_sums_refuse_a_student_without_a_segment() -> None:
+    """Student B has no row in the second segment (days 2-3): the running sums would not be
+    a students x segments grid, so the group-by and window path is used."""
+    import pyarrow as pa
+
+    frame = pd.DataFrame({"student_id": np.repeat(["A", "B"], 5), "day": np.tile(np.arange(5), 2),
+                          "x": np.arange(10, dtype="float64")})
+    frame = frame[~((frame.student_id == "B") & frame.day.isin([2, 3]))]
+    got = daily_segment_sums(pa.Table.from_pandas(frame, preserve_index=False), 0, 4, np.array([1, 3]),
+                             [("s", "x")])
+    assert got is None
+
+
+def test_daily_segment_sums_by_hand() -> None:
+    """Segments end on the lookup days (1 and 3); day 4 lies after the last one."""
+    import pyarrow as pa
+
+    frame = pd.DataFrame({"student_id": np.repeat(["B", "A"], 5), "day": np.tile(np.arange(5), 2),
+                          "x": [1.0, 2.0, None, 4.0, 5.0, 10.0, 20.0, 30.0, None, 50.0]})
+    got = daily_segment_sums(pa.Table.from_pandas(frame.iloc[::-1], preserve_index=False), 0, 4,
+                             np.array([1, 3]), [("s", "x"), ("n", "x"), ("si", "x")])
+    assert got is not None
+    assert got.students.to_pylist() == ["A", "B"] and got.segs.tolist() == [0, 1]
+    np.testing.assert_array_equal(got.sums["s__x"], [[30.0, 60.0], [3.0, 7.0]])
+    np.testing.assert_array_equal(got.sums["n__x"], [[2.0, 3.0], [2.0, 3.0]])
+    np.testing.assert_array_equal(got.sums["si__x"], [[20.0, 80.0], [2.0, 14.0]])
 
 
 @settings(max_examples=60, deadline=None)
@@ -113,4 +142,7 @@ def test_simulated_campus_features_equal_both_ways(sim_campus_dir, sim_key) -> N
             fast = build_features(loaded, as_of, cfg, daily=daily)
             slow = build_features(loaded, as_of, replace(cfg, numpy_kernels=False), daily=daily)
             assert fast.shape == slow.shape and fast.shape[0] > 0
-            pd.testing.assert_frame_equal(fast, slow, check_exact=False, rtol=1e-9, atol=1e-9)
+            # the segment sums are added in another order (numpy along days, DuckDB by hash
+            # group); a std or trend is a difference of running sums of ~1e7 (minutes
+            # squared over a year), so last-bit differences reach ~1e-8 of a small std
+            pd.testing.assert_frame_equal(fast, slow, check_exact=False, rtol=1e-6, atol=1e-9)

@@ -394,11 +394,11 @@ def build_feature_store(sources: Any, as_of_dates: Iterable[Any], out_dir: str |
         try:
             for k, (dexpr, _chunk) in enumerate(_daily_chunks(con, tables, first, last, cfg, on_progress)):
                 part = daily_dir / f"part-{k:05d}.parquet"
+                arrow = None
                 if daily and writer is not None:  # written once; the windows read it from memory
                     arrow = con.to_pyarrow(dexpr)
                     writer.write(arrow.drop_columns(["day"]), part)
                     dtbl = arrow_view(con, arrow, "rm_daily_chunk")
-                    del arrow
                 elif daily:  # write the chunk's daily table once, then read the windows from it
                     con.to_parquet(dexpr.drop("day"), part)
                     dtbl = con.read_parquet(part)
@@ -406,7 +406,9 @@ def build_feature_store(sources: Any, as_of_dates: Iterable[Any], out_dir: str |
                 else:
                     dtbl = dexpr.cache()
                 del dexpr
-                wf = _window_part(con, dtbl, as_of_days, first, last, plan.features, cfg)
+                wf = _window_part(con, dtbl, as_of_days, first, last, plan.features, cfg,
+                                  daily_arrow=arrow)
+                arrow = None
                 win_parts.append(Path(tmp) / f"window-{k:05d}.parquet")
                 if writer is not None:  # read once, then deleted
                     writer.write(con.to_pyarrow(wf), win_parts[-1], compression="uncompressed")
@@ -597,10 +599,13 @@ def features_expr(con: Any, tables: Mapping[str, ir.Table], as_of_days: Sequence
 
 
 def _window_part(con: Any, daily_tbl: ir.Table, as_of_days: Sequence[int], first: int,
-                 last: int, specs: Sequence[FeatureSpec], cfg: FeatureConfig) -> ir.Table:
-    """Window features (student_id, as_of_day, ...) of the students of ``daily_tbl``."""
+                 last: int, specs: Sequence[FeatureSpec], cfg: FeatureConfig,
+                 daily_arrow: Any = None) -> ir.Table:
+    """Window features (student_id, as_of_day, ...) of the students of ``daily_tbl``
+    (``daily_arrow``: the same table in memory, when the caller has it)."""
     win_specs = [s for s in specs if s.aggregate in WINDOW_AGGS]
-    return window_features_expr(daily_tbl, as_of_days, first, last, win_specs, cfg, con=con)
+    return window_features_expr(daily_tbl, as_of_days, first, last, win_specs, cfg, con=con,
+                                daily_arrow=daily_arrow)
 
 
 def _finish(con: Any, tables: Mapping[str, ir.Table], wf: ir.Table | None, as_of_days: Sequence[int],

@@ -28,6 +28,7 @@ n*i, n*i^2, s*i with i the day number in the period. Aggregates:
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -47,7 +48,7 @@ from riskmodel.features.window_math import (
     terms_for,
     tname,
 )
-from riskmodel.features.windows_grid import segment_sums, window_features_grid
+from riskmodel.features.windows_grid import daily_segment_sums, segment_sums, window_features_grid
 
 WINDOW_AGGS = ("mean", "sum", "std", "trend", "entropy", "share_alone", "observed_days", "change_z")
 
@@ -87,7 +88,8 @@ def _spans(cfg: FeatureConfig, specs: Sequence[FeatureSpec]) -> tuple[list[int],
 
 def window_features_expr(daily: ir.Table, as_of_days: Sequence[int],
                          first_day: int, last_day: int, specs: Sequence[FeatureSpec],
-                         cfg: FeatureConfig, cache: bool = True, con: Any = None) -> ir.Table:
+                         cfg: FeatureConfig, cache: bool = True, con: Any = None,
+                         daily_arrow: Any = None) -> ir.Table:
     """Window features: a table keyed by (student_id, as_of_day) with one column per spec.
 
     ``daily`` must be dense (every student, every day ``first_day..last_day``) and
@@ -97,7 +99,10 @@ def window_features_expr(daily: ir.Table, as_of_days: Sequence[int],
     Plan: one group-by of the daily rows into segments, one running sum per term, then one
     row per student and as-of date with the cumulative terms at its last known day, and
     one join per window length that fetches the cumulative terms w days earlier. Every
-    join carries only the terms its window needs.
+    join carries only the terms its window needs. On DuckDB (``cfg.numpy_kernels``) the
+    same steps run as numpy kernels on the students x segments grid
+    (:mod:`riskmodel.features.windows_grid`); ``daily_arrow`` may hand it the daily table
+    already in memory (an Arrow table of ``daily``).
     """
     specs = [s for s in specs if s.aggregate in WINDOW_AGGS]
     win_specs = [s for s in specs if s.aggregate != "change_z"]
@@ -123,8 +128,16 @@ def window_features_expr(daily: ir.Table, as_of_days: Sequence[int],
     g = d.group_by(["student_id", "seg"]).aggregate(
         **{tname(k, c): _term_expr(d, k, c, i).sum() for k, c in all_terms})
     names = [tname(k, c) for k, c in all_terms]
-    sums = segment_sums(con.to_pyarrow(g.order_by(["student_id", "seg"])), names) if (
-        cache and is_duckdb(con)) else None
+    sums = None
+    if cache and is_duckdb(con) and cfg.numpy_kernels:
+        if daily_arrow is None:
+            read = sorted({"student_id", "day", *(c for _, c in all_terms)})
+            daily_arrow = con.to_pyarrow(daily.select(*read))
+        sums = daily_segment_sums(daily_arrow, first_day, last_day, lookup_days, all_terms,
+                                  workers=cfg.threads or os.cpu_count() or 1)
+        del daily_arrow
+    if sums is None and cache and is_duckdb(con):
+        sums = segment_sums(con.to_pyarrow(g.order_by(["student_id", "seg"])), names)
     if sums is not None and cfg.numpy_kernels:
         seg_by = {(int(t), int(o)): int(k) for t, o, k in plan[["as_of_day", "offset", "seg"]].itertuples(index=False)}
         floors = {str(s.channel): CHANNELS_BY_NAME[str(s.channel)].scale_floor for s in ch_specs}

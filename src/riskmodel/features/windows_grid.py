@@ -89,6 +89,89 @@ def segment_sums(tbl: Any, names: Sequence[str]) -> SegmentSums | None:
     return SegmentSums(students, segs, sums)
 
 
+def _term(kind: str, n: np.ndarray, s: np.ndarray, i: np.ndarray) -> np.ndarray:
+    """A window term per student and day (``n``: value present, ``s``: value or 0, ``i``:
+    day number), as :func:`riskmodel.features.windows._term_expr` defines it."""
+    if kind == "n":
+        return n
+    if kind == "s":
+        return s
+    if kind == "q":
+        return s * s
+    if kind == "ni":
+        return n * i
+    if kind == "nii":
+        return n * i * i
+    if kind == "si":
+        return s * i
+    raise ValueError(f"unknown window term {kind!r}")
+
+
+def daily_segment_sums(daily: Any, first_day: int, last_day: int, lookup_days: np.ndarray,
+                       terms: Sequence[tuple[str, str]], workers: int = 1) -> SegmentSums | None:
+    """Running sums of the window ``terms`` per student and segment, straight from a daily
+    table in memory (an Arrow table with student_id, day and the channels; any row order).
+
+    The group-by of :func:`riskmodel.features.windows.window_features_expr` (daily rows of
+    ``first_day..last_day`` summed into the segments between lookup days, terms as in its
+    ``_term_expr``: n = value present, s = value or 0, q = s^2, ni / nii / si with
+    i = day - ``first_day``) as one ``bincount`` per term on (student, segment) keys, then a
+    ``cumsum`` along the segments. None (use the group-by) when a student has no row in
+    some segment (the running sums would then not be a grid) or a student id is NULL.
+    Channels are summed on ``workers`` threads (same sums whatever ``workers`` is).
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    ids = daily.column("student_id")
+    if daily.num_rows == 0 or ids.null_count:
+        return None
+    students = pc.unique(ids)
+    students = students.take(pc.sort_indices(students))
+    day = daily.column("day").to_numpy()
+    seg = np.searchsorted(lookup_days, day, side="left")
+    rows = np.flatnonzero((day >= first_day) & (day <= last_day) & (seg < len(lookup_days)))
+    if len(rows) == 0:
+        return None
+    segs = np.unique(seg[rows])
+    n_students, n_segs = len(students), len(segs)
+    every = len(rows) == len(day)  # the usual case: no row to drop, no gather
+    sidx = pc.index_in(ids, value_set=students).to_numpy(zero_copy_only=False).astype("int64")
+    key = (sidx if every else sidx[rows]) * n_segs + np.searchsorted(segs, seg if every else seg[rows])
+    if np.bincount(key, minlength=n_students * n_segs).min() == 0:
+        return None
+    i = ((day if every else day[rows]) - first_day).astype("float64")
+    by_channel: dict[str, list[str]] = {}
+    for kind, ch in terms:
+        by_channel.setdefault(ch, []).append(kind)
+
+    def channel_sums(ch: str) -> dict[str, np.ndarray]:
+        col = pc.cast(daily.column(ch), pa.float64())
+        valid = col.is_valid().to_numpy(zero_copy_only=False)
+        x = col.to_numpy(zero_copy_only=False)  # NaN at NULLs
+        if not every:
+            valid, x = valid[rows], x[rows]
+        n = valid.astype("float64")
+        s = np.where(valid, x, 0.0)
+        out = {}
+        for kind in by_channel[ch]:
+            w = np.bincount(key, weights=_term(kind, n, s, i), minlength=n_students * n_segs)
+            out[tname(kind, ch)] = np.cumsum(w.reshape(n_students, n_segs), axis=1)
+        return out
+
+    sums: dict[str, np.ndarray] = {}
+    if workers > 1:  # numpy and Arrow release the GIL: channels on threads
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(workers, thread_name_prefix="rm-segments") as pool:
+            for part in pool.map(channel_sums, by_channel):
+                sums.update(part)
+    else:
+        for ch in by_channel:
+            sums.update(channel_sums(ch))
+    return SegmentSums(students, segs.astype("int64"), sums)
+
+
 def _median_sorted(x: np.ndarray, count: np.ndarray) -> np.ndarray:
     """Median along the last axis of ``x`` sorted with NaN last (``count`` values each), the
     two middle values interpolated as SQL ``median`` / ``quantile_cont(0.5)`` do; NaN when
