@@ -80,6 +80,17 @@ def test_numpy_windows_equal_ibis_windows(seed: int, n_students: int, n_days: in
     pd.testing.assert_frame_equal(fast, slow, check_exact=False, rtol=1e-9, atol=1e-9)
 
 
+def test_threads_do_not_change_a_value() -> None:
+    """Segment sums and formulas run on threads when DuckDB has several: same bits as one."""
+    cfg = FeatureConfig(threads=1)
+    specs = _window_specs(cfg)
+    frame = _random_daily(11, 5, 120, 0.3, specs)
+    as_of_days = list(range(FIRST_DAY + 2, FIRST_DAY + 121, 7))
+    one = _windows(frame, as_of_days, specs, cfg)
+    two = _windows(frame, as_of_days, specs, replace(cfg, threads=2))
+    pd.testing.assert_frame_equal(one, two, check_exact=True)
+
+
 def test_daily_segment_sums_refuse_a_student_without_a_segment() -> None:
     """Student B has no row in the second segment (days 2-3): the running sums would not be
     a students x segments grid, so the group-by and window path is used."""

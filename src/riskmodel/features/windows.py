@@ -129,12 +129,12 @@ def window_features_expr(daily: ir.Table, as_of_days: Sequence[int],
         **{tname(k, c): _term_expr(d, k, c, i).sum() for k, c in all_terms})
     names = [tname(k, c) for k, c in all_terms]
     sums = None
+    workers = cfg.threads or os.cpu_count() or 1
     if cache and is_duckdb(con) and cfg.numpy_kernels:
         if daily_arrow is None:
             read = sorted({"student_id", "day", *(c for _, c in all_terms)})
             daily_arrow = con.to_pyarrow(daily.select(*read))
-        sums = daily_segment_sums(daily_arrow, first_day, last_day, lookup_days, all_terms,
-                                  workers=cfg.threads or os.cpu_count() or 1)
+        sums = daily_segment_sums(daily_arrow, first_day, last_day, lookup_days, all_terms, workers=workers)
         del daily_arrow
     if sums is None and cache and is_duckdb(con):
         sums = segment_sums(con.to_pyarrow(g.order_by(["student_id", "seg"])), names)
@@ -142,7 +142,8 @@ def window_features_expr(daily: ir.Table, as_of_days: Sequence[int],
         seg_by = {(int(t), int(o)): int(k) for t, o, k in plan[["as_of_day", "offset", "seg"]].itertuples(index=False)}
         floors = {str(s.channel): CHANNELS_BY_NAME[str(s.channel)].scale_floor for s in ch_specs}
         return arrow_view(con, window_features_grid(sums, as_of_days, seg_by, need, specs, recent, blocks,
-                                                    lookup_days, floors, cfg.change_min_blocks), "rm_window_features")
+                                                    lookup_days, floors, cfg.change_min_blocks, workers=workers),
+                          "rm_window_features")
     cum = temp_arrow_table(con, sums.table(), "rm_running_sums") if sums is not None else None
     if cum is None:
         w = ibis.window(group_by=g.student_id, order_by=g.seg, rows=(None, 0))

@@ -16,8 +16,9 @@ lookup days of t (all before t), exactly the segments the joins read.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -196,7 +197,7 @@ def robust_stats(blocks: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray
 def window_features_grid(sums: SegmentSums, as_of_days: Sequence[int], seg_of: Mapping[tuple[int, int], int],
                          need: Mapping[int, set[tuple[str, str]]], specs: Sequence[FeatureSpec],
                          recent: int | None, blocks: Sequence[tuple[int, int]], lookup_days: np.ndarray,
-                         scale_floors: Mapping[str, float], min_blocks: int) -> Any:
+                         scale_floors: Mapping[str, float], min_blocks: int, workers: int = 1) -> Any:
     """The window features (student_id, as_of_day, one float64 column per spec, NULL for
     NaN) as an Arrow table, rows by student then as-of date.
 
@@ -205,6 +206,7 @@ def window_features_grid(sums: SegmentSums, as_of_days: Sequence[int], seg_of: M
     change scores' recent window and baseline blocks as (hi, lo) offsets. Rows and values of
     :func:`riskmodel.features.windows.window_features_expr`: an as-of date whose own segment
     is not on the grid has no row, a lookup before the grid's first segment reads 0.
+    The formulas run on ``workers`` threads (same values whatever ``workers`` is).
     """
     import pyarrow as pa
 
@@ -232,20 +234,40 @@ def window_features_grid(sums: SegmentSums, as_of_days: Sequence[int], seg_of: M
             return at_0(kind, ch) - np.where(present, sums.sums[tname(kind, ch)][:, col], 0.0)
         return tv
 
-    out: dict[str, np.ndarray] = {}
-    with np.errstate(all="ignore"):  # both branches of an ifelse are evaluated
-        for s in win_specs:
-            out[s.name] = formula(delta(int(s.window_days)), s, at_0, NUMPY_OPS)  # type: ignore[arg-type]
-        if ch_specs:
-            out.update(_change_scores(sums, asof, seg_of, ch_specs, delta(recent) if recent else None,
-                                      blocks, lookup_days, scale_floors, min_blocks))
+    def column(x: Any) -> Any:
+        flat = np.broadcast_to(np.asarray(x, dtype="float64"), (n_students, len(asof))).ravel()
+        return pa.array(flat, mask=np.isnan(flat))
+
+    def window_columns(group: Sequence[FeatureSpec]) -> dict[str, Any]:
+        with np.errstate(all="ignore"):  # both branches of an ifelse are evaluated
+            return {s.name: column(formula(delta(int(s.window_days)), s, at_0, NUMPY_OPS))  # type: ignore[arg-type]
+                    for s in group}
+
+    def change_columns() -> dict[str, Any]:
+        with np.errstate(all="ignore"):
+            return {name: column(x) for name, x in _change_scores(
+                sums, asof, seg_of, ch_specs, delta(recent) if recent else None, blocks, lookup_days,
+                scale_floors, min_blocks).items()}
+
+    tasks: list[Callable[[], dict[str, Any]]] = [partial(window_columns, win_specs[k::workers])
+                                                 for k in range(workers)]
+    if ch_specs:
+        tasks.append(change_columns)
+    out: dict[str, Any] = {}
+    if workers > 1:  # numpy and Arrow release the GIL: formulas on threads
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(workers, thread_name_prefix="rm-windows") as pool:
+            for part in pool.map(lambda task: task(), tasks):
+                out.update(part)
+    else:
+        for task in tasks:
+            out.update(task())
     cols: dict[str, Any] = {
         "student_id": sums.students.take(pa.array(np.repeat(np.arange(n_students), len(asof)))),
         "as_of_day": pa.array(np.tile(asof, n_students)),
     }
-    for s in specs:
-        x = np.broadcast_to(np.asarray(out[s.name], dtype="float64"), (n_students, len(asof))).ravel()
-        cols[s.name] = pa.array(x, mask=np.isnan(x))
+    cols.update({s.name: out[s.name] for s in specs})
     return pa.table(cols)
 
 
