@@ -78,7 +78,7 @@ def test_grid_spine_equals_joined_spine(seed: int, n_students: int, n_days: int,
     tables = register_frames(con, _campus(seed, n_students, n_days, tuple(sorted(sources))))
     first = int(day_index(pd.DatetimeIndex([START]))[0]) + min(trim, n_days - 1)  # late start: seeded door state
     last = first + max(n_days - 1 - trim, 0)
-    grid = _daily(con, tables, first, last, cfg)
+    grid = _daily(con, tables, first, last, replace(cfg, threads=2))  # kernels on worker threads
     joined = _daily(con, tables, first, last, replace(cfg, numpy_kernels=False))
     assert len(grid) == n_students * (last - first + 1)
     # spending sums may differ in the last bits (numpy and DuckDB sum in other orders)
@@ -147,7 +147,7 @@ def test_shared_meals_grid_equals_windows(seed: int, n_swipes: int, spread_s: in
         out = card_shared(t["card_transactions"], t["students"], c, con)
         return con.execute(out.order_by(["student_id", "day"])).reset_index(drop=True)
 
-    fast = shared(cfg)
+    fast = shared(replace(cfg, threads=2))  # peer groups on worker threads
     pd.testing.assert_frame_equal(fast, shared(replace(cfg, numpy_kernels=False)), check_dtype=False)
     if n_swipes >= 60 and spread_s <= 60:  # a crowded canteen has shared meals
         assert fast["card_meals_accompanied"].sum() > 0

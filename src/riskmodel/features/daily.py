@@ -163,7 +163,7 @@ def card_shared(card: ir.Table, students: ir.Table, cfg: FeatureConfig, con: Any
     """
     can = canteen_swipes(card, students)
     if is_duckdb(con) and cfg.numpy_kernels:
-        fast = shared_meals_grid(con, can, cfg.coswipe_seconds)
+        fast = shared_meals_grid(con, can, cfg.coswipe_seconds, workers=cfg.threads or os.cpu_count() or 1)
         if fast is not None:
             return fast
 

@@ -572,7 +572,7 @@ def _neighbour_with_other(part: np.ndarray, tod: np.ndarray, who: np.ndarray, wi
     return out
 
 
-def shared_meals_grid(con: Any, can: ir.Table, within_s: int) -> ir.Table | None:
+def shared_meals_grid(con: Any, can: ir.Table, within_s: int, workers: int = 1) -> ir.Table | None:
     """``card_meals_accompanied`` per student and day from the canteen meal swipes ``can``
     (:func:`riskmodel.features.daily.canteen_swipes`): the rows and values of
     :func:`riskmodel.features.daily.card_shared`, with one numpy sort per peer group (room,
@@ -581,7 +581,8 @@ def shared_meals_grid(con: Any, can: ir.Table, within_s: int) -> ir.Table | None
 
     Which of several swipes in the same second comes first does not change the result: a
     student whose swipe shares a second with another student's is next to one of them in
-    any order, and a meal counts when any of its swipes is accompanied.
+    any order, and a meal counts when any of its swipes is accompanied. The two peer
+    groups are sorted on ``workers`` threads (same result whatever ``workers`` is).
     """
     import pyarrow as pa
 
@@ -596,8 +597,10 @@ def shared_meals_grid(con: Any, can: ir.Table, within_s: int) -> ir.Table | None
     day = day - day.min()
     tod = tbl.column("tod").to_numpy()
     n_days = int(day.max()) + 1
-    acc = np.zeros(tbl.num_rows, dtype=bool)
-    for group in ("dorm_room", "class_id"):
+
+    def accompanied(group: str) -> tuple[np.ndarray, np.ndarray] | None:
+        """(rows, accompanied by someone of the same ``group``), or None when the sort key
+        would not fit in 63 bits."""
         code = _codes(tbl.column(group))
         n_groups = int(code.max()) + 1
         bits = sum(int(np.ceil(np.log2(x + 1))) for x in (int(merchant.max()) + 1, n_days, n_groups, DAY_S))
@@ -607,7 +610,19 @@ def shared_meals_grid(con: Any, can: ir.Table, within_s: int) -> ir.Table | None
         part = (merchant[rows] * n_days + day[rows]) * n_groups + code[rows]
         order = np.argsort(part * DAY_S + tod[rows], kind="stable")
         rows, part = rows[order], part[order]
-        acc[rows] |= _neighbour_with_other(part, tod[rows], who[rows], within_s)
+        return rows, _neighbour_with_other(part, tod[rows], who[rows], within_s)
+
+    groups = ("dorm_room", "class_id")
+    if workers > 1:  # the two peer groups on threads (numpy releases the GIL while sorting)
+        with ThreadPoolExecutor(min(workers, len(groups)), thread_name_prefix="rm-shared") as pool:
+            found = list(pool.map(accompanied, groups))
+    else:
+        found = [accompanied(g) for g in groups]
+    acc = np.zeros(tbl.num_rows, dtype=bool)
+    for res in found:
+        if res is None:
+            return None
+        acc[res[0]] |= res[1]
     # a meal slot is shared when any of its swipes is; count the shared slots per student-day
     student_day = who * n_days + day
     shared_slots = _distinct((student_day * 3 + tbl.column("slot").to_numpy())[acc]) // 3
