@@ -254,10 +254,27 @@ def test_sequence_reasons_say_when(gru):
             assert ("week" in r.text_en) and ("周" in r.text_zh)
 
 
-def test_sentence_without_template_uses_description_and_unknown():
+def test_sentence_without_template_uses_description_and_leaves_out_unknown_references():
     s = Spec("x", "social", None, "share", "独自用餐比例", "share of meals alone", "", "")
-    assert sentence("x", s, 0.8, math.nan, 0.3, "en") == "share of meals alone: 80% (usually unknown; peers 30%)"
-    assert sentence("x", s, 0.8, math.nan, 0.3, "zh").startswith("独自用餐比例：80%（本人此前通常为未知")
+    assert sentence("x", s, 0.8, math.nan, 0.3, "en") == "share of meals alone: 80% (peers 30%)"
+    assert sentence("x", s, 0.8, math.nan, 0.3, "zh") == "独自用餐比例：80%（同伴一般为30%）"
+    assert sentence("x", s, 0.8, 0.5, 0.3, "en") == "share of meals alone: 80% (usually 50%; peers 30%)"
+    assert sentence("x", s, 0.8, math.nan, math.nan, "zh") == "独自用餐比例：80%"
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_registry_sentences_never_say_a_reference_is_unknown(lang):
+    """A student without history (a freshman) or without peers: the sentence leaves the
+    reference out instead of "usually unknown" (the demo once read "（本人此前通常为未知）")."""
+    from riskmodel.features import FEATURES
+
+    for spec in FEATURES:
+        for usual, peer in ((math.nan, 3.0), (3.0, math.nan), (math.nan, math.nan)):
+            text = sentence(spec.name, spec, 5.0, usual, peer, lang)
+            assert "未知" not in text and "unknown" not in text, text
+            assert "（）" not in text and "()" not in text, text
+        both = sentence(spec.name, spec, 5.0, 2.0, 3.0, lang)
+        assert "未知" not in both and "unknown" not in both
 
 
 def test_family_contributions_sum_per_family(lgbm):

@@ -21,7 +21,7 @@ Rules (each one tested):
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -159,21 +159,39 @@ def direction_ok(value: np.ndarray, usual: np.ndarray, peer: np.ndarray, sign: n
     return np.where(sign == 0, True, signed_ok)
 
 
+def without_unknown_references(tpl: str, unknown: Collection[str]) -> str:
+    """``tpl`` without the bracketed clauses that show an unknown reference.
+
+    A reason sentence ends with its references in brackets, clause by clause: "（本人此前通常为
+    {usual}，同伴为{peer}）" / "(usually {usual}; peers {peer})". A clause whose placeholder is in
+    ``unknown`` is left out, and the brackets with it when no clause is left: a counselor reads
+    "2 nights", not "2 nights (usually unknown)"."""
+    for open_, close, sep in (("（", "）", "，"), ("(", ")", "; ")):
+        start, end = tpl.rfind(open_), tpl.rfind(close)
+        if start < 0 or end < start:
+            continue
+        clauses = [c for c in tpl[start + 1:end].split(sep) if not any("{" + u + "}" in c for u in unknown)]
+        tpl = tpl[:start] + (open_ + sep.join(clauses) + close if clauses else "") + tpl[end + 1:]
+    return tpl
+
+
 def sentence(name: str, spec: Any, value: float, usual: float, peer: float, lang: str,
              week: int | None = None) -> str:
-    """The reason sentence of one feature in ``lang`` ("zh" or "en")."""
+    """The reason sentence of one feature in ``lang`` ("zh" or "en"); a reference that is
+    unknown (NaN: no own history, no peers) is left out rather than shown as unknown."""
     unit = _attr(spec, "unit")
     fmt = {k: format_value(v, unit, lang) for k, v in (("value", value), ("usual", usual), ("peer", peer))}
+    unknown = [k for k, v in (("usual", usual), ("peer", peer)) if v is None or math.isnan(float(v))]
     tpl = _attr(spec, f"reason_{lang}")
-    if tpl:
-        try:
-            text = str(tpl).format(**fmt)
-        except (KeyError, IndexError, ValueError):
-            text = str(tpl)
-    else:
+    if not tpl:
         desc = _attr(spec, f"description_{lang}") or name
-        text = (f"{desc}：{fmt['value']}（本人此前通常为{fmt['usual']}，同伴一般为{fmt['peer']}）" if lang == "zh"
-                else f"{desc}: {fmt['value']} (usually {fmt['usual']}; peers {fmt['peer']})")
+        tpl = (f"{desc}：{{value}}（本人此前通常为{{usual}}，同伴一般为{{peer}}）" if lang == "zh"
+               else f"{desc}: {{value}} (usually {{usual}}; peers {{peer}})")
+    tpl = without_unknown_references(str(tpl), unknown)
+    try:
+        text = tpl.format(**fmt)
+    except (KeyError, IndexError, ValueError):
+        text = tpl
     if week is not None:
         if lang == "zh":
             text += "，主要在最近一周" if week == 0 else f"，主要在{week}周前"

@@ -11,8 +11,15 @@ over every day. The change blocks are block sums per segment, fanned out to the 
 that use them; with evenly spaced lookup days (weekly as-of dates) on DuckDB, their median
 and MAD are window aggregates over the segment rows, else two group-bys (same values).
 
-A std below the rounding noise of its running sums (:data:`STD_REL_NOISE` of the running
-sum of squares) is 0, so constant windows give exactly 0 whatever the summation order.
+On DuckDB (``FeatureConfig.numpy_kernels``) the same method runs as numpy kernels on the
+students x segments grid of running sums (:mod:`riskmodel.features.windows_grid`): segment
+sums by ``bincount``, the joins as column indexing, the formulas of
+:mod:`riskmodel.features.window_math` (written once for both), median and MAD by one sort.
+Spark and ``numpy_kernels=False`` run the ibis expressions below.
+
+A std below the rounding noise of its running sums
+(:data:`~riskmodel.features.window_math.STD_REL_NOISE` of the running sum of squares) is 0,
+so constant windows give exactly 0 whatever the summation order.
 
 Terms per channel x (NULL when unobserved): n = [x not null], s = x, q = x^2, and for trends
 n*i, n*i^2, s*i with i the day number in the period. Aggregates:
