@@ -103,6 +103,18 @@ def test_one_as_of_date_alone_equals_its_row_in_the_weekly_build(loaded, as_of, 
     _same(whole[1][whole[1]["as_of"] == t], one)
 
 
+def test_chunks_shrink_over_long_periods() -> None:
+    """A chunk's memory grows with students x days: two years get about half the students."""
+    cfg = FeatureConfig()
+    assert cfg.chunk_size(365) == 8000
+    assert cfg.chunk_size(730) == 3_000_000 // 730 < 4200
+    assert FeatureConfig(chunk_students=None, chunk_student_days=None).chunk_size(730) is None
+    assert FeatureConfig(chunk_students=None).chunk_size(10) == 300_000
+    assert FeatureConfig(chunk_student_days=10).chunk_size(730) == 1
+    with pytest.raises(ValueError, match="chunk_student_days"):
+        FeatureConfig(chunk_student_days=0)
+
+
 def test_only_the_days_the_windows_read_are_needed() -> None:
     cfg = FeatureConfig()
     first, last = daily_days_needed([20000, 20007], cfg)

@@ -32,6 +32,9 @@ class FeatureConfig:
     chunk_students : campuses with more students are built in chunks of this many students
         (each chunk's daily table is built, used and dropped before the next), which
         bounds memory; None builds everyone at once.
+    chunk_student_days : and a chunk holds at most this many student-days, so a longer
+        period gets smaller chunks (8,000 students over a year; about 4,100 over two
+        years): a chunk's memory grows with its students times its days. None: no bound.
     finish_rows : :func:`build_feature_store` adds the whole-campus features (peers, academic,
         census, calendar) in passes of about this many student x as-of rows (as-of dates are
         independent there), so a two-year weekly build never joins all its rows at once (one
@@ -60,6 +63,7 @@ class FeatureConfig:
     period_start: str | None = None
     period_end: str | None = None
     chunk_students: int | None = 8000
+    chunk_student_days: int | None = 3_000_000
     finish_rows: int = 2_000_000
     numpy_kernels: bool = True
     threads: int | None = None
@@ -79,8 +83,18 @@ class FeatureConfig:
             raise ValueError(f"FeatureConfig.finish_rows must be positive, got {self.finish_rows}")
         if self.chunk_students is not None and self.chunk_students < 1:
             raise ValueError(f"FeatureConfig.chunk_students must be >= 1 or None, got {self.chunk_students!r}")
+        if self.chunk_student_days is not None and self.chunk_student_days < 1:
+            raise ValueError("FeatureConfig.chunk_student_days must be >= 1 or None, "
+                             f"got {self.chunk_student_days!r}")
         if self.observed_lookback_days < 1:
             raise ValueError("observed_lookback_days must be >= 1")
+
+    def chunk_size(self, n_days: int) -> int | None:
+        """Students per chunk for a daily table of ``n_days`` days (None: one chunk)."""
+        bounds = [b for b in (self.chunk_students,
+                              None if self.chunk_student_days is None else max(1, self.chunk_student_days // max(n_days, 1)))
+                  if b is not None]
+        return min(bounds) if bounds else None
 
     @property
     def change_blocks(self) -> int:

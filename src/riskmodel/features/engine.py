@@ -230,7 +230,8 @@ def build_daily(sources: Any, cfg: FeatureConfig | None = None, *, out: str | Pa
     on the morning of d), so it may be used for any as-of date t > d.
     Absent sources leave their channels out with a :class:`MissingSourceWarning`. With
     ``out`` the table is written to that Parquet file and its path returned. Campuses
-    larger than ``cfg.chunk_students`` are built in chunks of students. ``channels``
+    larger than a chunk (``cfg.chunk_size``: ``chunk_students``, fewer over long periods)
+    are built in chunks of students. ``channels``
     builds only those channels (the observed flags always come).
 
     Examples
@@ -256,16 +257,17 @@ def _daily_chunks(con: Any, tables: Mapping[str, ir.Table], first: int, last: in
                   channels: Collection[str] | None = None) -> Iterator[tuple[ir.Table, ir.Table | None]]:
     """(daily table expression, chunk) per chunk of students; the shared meals are computed
     on the whole campus first (they need every student's roommates and classmates)."""
-    chunks = student_chunks(con, tables["students"], cfg.chunk_students)
+    chunks = student_chunks(con, tables["students"], cfg.chunk_size(last - first + 1))
     shared = None
     if len(chunks) > 1 and "card_transactions" in tables and (channels is None or "card_meals_accompanied" in channels):
         cut = events_in_period(tables, first, last)
         shared = card_shared(cut["card_transactions"], cut["students"], cfg, con).cache()
     for k, chunk in enumerate(chunks):
         part = _restrict(tables, chunk)
-        daily, _ = daily_expr(part, first, last, cfg, con, channels=channels,
-                              shared=None if shared is None else _restrict({"s": shared}, chunk)["s"])
-        yield daily, chunk
+        # yielded without a local name: the suspended generator must not keep the chunk's
+        # in-memory spine alive while the caller works on the chunk
+        yield daily_expr(part, first, last, cfg, con, channels=channels,
+                         shared=None if shared is None else _restrict({"s": shared}, chunk)["s"])[0], chunk
         if on_chunk is not None:
             on_chunk(k + 1, len(chunks))
 
@@ -330,8 +332,8 @@ def build_features(sources: Any, as_of_dates: Iterable[Any], cfg: FeatureConfig 
     them. ``daily`` may pass a table from :func:`build_daily` (it must cover the days up to
     the day before the last as-of date). With ``out`` the result is written to Parquet
     and its path returned. Only the daily rows the windows read are built
-    (:func:`daily_days_needed`), and campuses larger than ``cfg.chunk_students`` are built
-    in chunks of students.
+    (:func:`daily_days_needed`), and campuses larger than a chunk (``cfg.chunk_size``) are
+    built in chunks of students.
 
     Examples
     --------
@@ -358,7 +360,7 @@ def build_feature_store(sources: Any, as_of_dates: Iterable[Any], out_dir: str |
                         on_progress: Callable[[int, int], None] | None = None) -> dict[str, Path]:
     """Daily table and features written to ``out_dir`` as Parquet, chunk by chunk.
 
-    The way to build a whole campus: each chunk of ``cfg.chunk_students`` students builds
+    The way to build a whole campus: each chunk of students (``cfg.chunk_size``) builds
     its daily table once, writes it (when ``daily``: the Parquet dataset folder ``daily/``,
     one part per chunk, rows not sorted; ``pd.read_parquet`` and DuckDB read the folder),
     and computes its
@@ -562,8 +564,8 @@ def features_expr(con: Any, tables: Mapping[str, ir.Table], as_of_days: Sequence
     """The feature table as one ibis expression (intermediate tables cached on the backend).
 
     Without ``daily_tbl`` the daily table is built, only over the days the windows read
-    (:func:`daily_days_needed`), chunk by chunk when the campus is larger than
-    ``cfg.chunk_students``.
+    (:func:`daily_days_needed`), chunk by chunk when the campus is larger than a chunk
+    (``cfg.chunk_size``).
     """
     present = set(tables)
     plan = plan_features(present, cfg)
