@@ -1,4 +1,4 @@
-"""The running sums of the window features: the numpy fast path (DuckDB) against the window.
+"""The running sums of the window features: the numpy cumsum (DuckDB) against the window.
 
 The fast path must give the window's sums on every students x segments grid, and must refuse
 (return None, so the engine falls back to the window) when the grid is ragged or has NULLs:
@@ -15,11 +15,17 @@ import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from riskmodel.features.backends import connect, register_frames
+from riskmodel.features.backends import connect, register_frames, temp_arrow_table
 from riskmodel.features.config import FeatureConfig
-from riskmodel.features.windows import _running_sums_in_memory
+from riskmodel.features.windows_grid import segment_sums
 
 TERMS = ["s__a", "n__a", "q__b"]
+
+
+def _running_sums_in_memory(g, terms, con):  # type: ignore[no-untyped-def]
+    """The engine's fast path: the group-by's rows fetched sorted, cumsum on the grid."""
+    sums = segment_sums(con.to_pyarrow(g.order_by(["student_id", "seg"])), terms)
+    return None if sums is None else temp_arrow_table(con, sums.table(), "rm_running_sums")
 
 
 def _window_sums(con, g):  # type: ignore[no-untyped-def]

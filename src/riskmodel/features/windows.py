@@ -200,14 +200,6 @@ def window_features_expr(daily: ir.Table, as_of_days: Sequence[int],
     return res.select("student_id", "as_of_day", *[res[s.name].cast("float64").name(s.name) for s in specs])
 
 
-def _running_sums_in_memory(g: ir.Table, names: Sequence[str], con: Any) -> ir.Table | None:
-    """Running sums over segments per student (:func:`~riskmodel.features.windows_grid.segment_sums`,
-    a numpy ``cumsum`` on the students x segments grid) as a temporary DuckDB table, or None
-    (use the window) when the grid is ragged or a term has NULLs."""
-    sums = segment_sums(con.to_pyarrow(g.order_by(["student_id", "seg"])), names)
-    return None if sums is None else temp_arrow_table(con, sums.table(), "rm_running_sums")
-
-
 def _left(a: ir.Table, b: ir.Table) -> ir.Table:
     j = a.left_join(b, ["student_id", "as_of_day"])
     drop = [c for c in j.columns if c.endswith("_right")]
