@@ -32,6 +32,23 @@ KEY_PATH = Path(".riskmodel") / "pseudonym.key"
 CALLER = "counselling-center"
 
 
+def last_term_week_as_of(calendar: pd.DataFrame, data_end: pd.Timestamp) -> pd.Timestamp:
+    """The Monday that sees the campus's last teaching or exam week whole: the first Monday
+    after the last teaching or exam day of ``calendar`` (columns date, period), and no later
+    than ``data_end`` (the day after the data's last day). A week in the vacation would show
+    a counselor everyone's vacation-time drops (no lunches, no library) as reasons.
+    Falls back to the last Monday of the data when the calendar has no term day."""
+    end = pd.Timestamp(data_end).normalize()
+    term = pd.to_datetime(calendar.loc[calendar["period"].isin(["teaching", "exam"]), "date"])
+    last_monday = end - pd.Timedelta(days=(end - pd.Timedelta(days=1)).weekday() + 1)
+    term = term[term < end]
+    if term.empty:
+        return last_monday
+    after = term.max().normalize() + pd.Timedelta(days=1)
+    monday = after + pd.Timedelta(days=(7 - after.weekday()) % 7)
+    return min(monday, last_monday)
+
+
 def _compose_training(data_dir: Path, key_file: Path, models: str, project_root: Path) -> TrainConfig:
     from hydra import compose, initialize_config_dir
 
@@ -88,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     if result.registration is not None:
         console.print(f"registered: {result.registration}", markup=False)
 
-    console.rule("[bold]4. score the last week of one college with the champion")
+    console.rule("[bold]4. score the last term week of one college with the champion")
     access = load_access_config(project_root / "conf" / "alerts" / "access.yaml")
     scorer = Scorer.from_registry("crisis-warning", alias="champion", tracking_uri=result.tracking_uri,
                                   access=access)
@@ -96,8 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     college = str(students["college"].value_counts().idxmax())
     period = loaded.report.period
     assert period is not None, "the simulated campus always has a calendar"
-    end = period.end - pd.Timedelta(days=1)
-    as_of = (end - pd.Timedelta(days=end.weekday())).normalize()
+    as_of = last_term_week_as_of(loaded.tables["calendar"], period.end)
     scores = scorer.score(loaded, as_of, scope=f"college={college}", caller=CALLER, key=key)
     console.print(f"as of {as_of.date()}, college {college}: {len(scores)} students scored")
     console.print(flags_table(scores, n=5, lang="en"))
