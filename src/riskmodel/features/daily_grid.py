@@ -70,6 +70,12 @@ def _validity(valid: np.ndarray) -> Any:
     return pa.py_buffer(np.packbits(valid, bitorder="little"))
 
 
+def _rows(keep: np.ndarray) -> np.ndarray | slice:
+    """``keep`` (booleans) as an index; every row kept (the usual case: the events are cut to
+    the period already) is a slice, so indexing takes views instead of copies."""
+    return slice(None) if keep.all() else np.flatnonzero(keep)
+
+
 def _scatter(col: Any, keep: np.ndarray, pos: np.ndarray, on_grid: np.ndarray, on_grid_bits: Any) -> Any:
     """A grid column: ``col``'s values at ``pos``, NULL elsewhere (type kept).
 
@@ -164,11 +170,17 @@ def card_events(con: Any, card: ir.Table, idx: ir.Table) -> Any:
     are dropped, as by the spine's left join)."""
     import ibis
 
+    # merchants as integer codes, joined in DuckDB (a few hundred distinct ids): no string
+    # column to fetch and encode; equal ids get equal codes, NULL gets -1
+    ids = card.select("merchant_id").filter(card.merchant_id.notnull()).distinct()
+    codes = ids.select(code_merchant=ids.merchant_id, mcode=ibis.row_number().over(order_by=ids.merchant_id))
     j = card.join(idx, "student_id")
+    j = j.left_join(codes, j.merchant_id == codes.code_merchant)
     cat = ibis.cases((j.category == "canteen", 0), (j.category == "supermarket", 1),
                      (j.category == "bathhouse", 2), else_=3)
-    return con.to_pyarrow(j.select("sidx", "day", "merchant_id", cat=cat, amount=j.amount.fill_null(0.0),
-                                   cslot=j.cslot.fill_null(-1), cbin=j.cbin.fill_null(-1)))
+    return con.to_pyarrow(j.select("sidx", "day", cat=cat, mcode=j.mcode.fill_null(-1).cast("int64"),
+                                   amount=j.amount.fill_null(0.0), cslot=j.cslot.fill_null(-1),
+                                   cbin=j.cbin.fill_null(-1)))
 
 
 def card_day_grid(tbl: Any, first_day: int, n_days: int, n_students: int) -> dict[str, Any]:
@@ -182,13 +194,13 @@ def card_day_grid(tbl: Any, first_day: int, n_days: int, n_students: int) -> dic
 
     n = n_students * n_days
     d = tbl.column("day").to_numpy() - first_day
-    keep = np.flatnonzero((d >= 0) & (d < n_days))
+    keep = _rows((d >= 0) & (d < n_days))
     pos = tbl.column("sidx").to_numpy()[keep] * n_days + d[keep]
     cat_k = tbl.column("cat").to_numpy()[keep]
     amount = tbl.column("amount").to_numpy()[keep]
     cslot = tbl.column("cslot").to_numpy()[keep]
     cbin = tbl.column("cbin").to_numpy()[keep]
-    merchant = _codes(tbl.column("merchant_id"))[keep]
+    merchant = tbl.column("mcode").to_numpy()[keep]
     del tbl
     count = np.bincount(pos, minlength=n)
     present = _Validity(count > 0)
@@ -242,7 +254,7 @@ def door_grid(ev: dict[str, np.ndarray], first_day: int, n_days: int, n_students
     sidx, sec, is_in = ev["sidx"], ev["sec"], ev["is_in"]
     out: dict[str, Any] = {}
     d = sec // DAY_S - first_day
-    keep = (d >= 0) & (d < n_days)
+    keep = _rows((d >= 0) & (d < n_days))
     pos = sidx[keep] * n_days + d[keep]
     tod, inn = sec[keep] % DAY_S, is_in[keep]
     count = np.bincount(pos, minlength=n)
@@ -257,7 +269,7 @@ def door_grid(ev: dict[str, np.ndarray], first_day: int, n_days: int, n_students
     out["door_first_out_min"] = _dense(pa.float64(), first / 60, first < DAY_S)
     shifted = sec + NIGHT_SHIFT_S
     nd = shifted // DAY_S - first_day
-    keep = (nd >= 0) & (nd < n_days)
+    keep = _rows((nd >= 0) & (nd < n_days))
     pos = sidx[keep] * n_days + nd[keep]
     ntod = shifted[keep] % DAY_S
     code = ntod * 2 + is_in[keep]  # the latest event wins, an entry wins a tie
@@ -285,23 +297,28 @@ def network_grid(ev: dict[str, np.ndarray], first_day: int, n_days: int, n_stude
     e2 = np.minimum(ev["e"], s + DAY_S)
     d0 = s // DAY_S
     mid = (d0 + 1) * DAY_S
-    b = e2 > mid  # the part after midnight
-    day = np.concatenate((d0, d0[b] + 1)) - first_day
-    secs = np.concatenate((np.minimum(e2, mid) - s, e2[b] - mid[b]))
-    late = np.concatenate((np.maximum(np.minimum(e2, d0 * DAY_S + 5 * HOUR_S) - s, 0),
-                           np.maximum(np.minimum(e2[b], mid[b] + 5 * HOUR_S) - mid[b], 0)))
-    who = np.concatenate((sidx, sidx[b]))
-    started = np.concatenate((np.ones(len(s), dtype="int64"), np.zeros(int(b.sum()), dtype="int64")))
-    keep = (day >= 0) & (day < n_days)
-    pos = who[keep] * n_days + day[keep]
-    count = np.bincount(pos, minlength=n)
+
+    def part(who: np.ndarray, day: np.ndarray, secs: np.ndarray, late: np.ndarray) -> tuple[np.ndarray, ...]:
+        """(count, seconds, late seconds) per grid position of one part of the sessions."""
+        keep = _rows((day >= 0) & (day < n_days))
+        pos = who[keep] * n_days + day[keep]
+        return (np.bincount(pos, minlength=n), np.bincount(pos, weights=secs[keep], minlength=n),
+                np.bincount(pos, weights=late[keep], minlength=n))
+
+    # the start day's part (a session counts there), then the part after midnight; the
+    # seconds are whole numbers, so the two sums add up exactly
+    starts = part(sidx, d0 - first_day, np.minimum(e2, mid) - s,
+                  np.maximum(np.minimum(e2, d0 * DAY_S + 5 * HOUR_S) - s, 0))
+    b = np.flatnonzero(e2 > mid)
+    e2, mid = e2[b], mid[b]
+    after = part(sidx[b], d0[b] + 1 - first_day, e2 - mid, np.maximum(np.minimum(e2, mid + 5 * HOUR_S) - mid, 0))
+    count = starts[0] + after[0]
     present = _Validity(count > 0)
     return {
         "network_n": _dense(pa.int64(), count, present),
-        "network_minutes": _dense(pa.float64(), np.bincount(pos, weights=secs[keep], minlength=n) / 60, present),
-        "network_late_min": _dense(pa.float64(), np.bincount(pos, weights=late[keep], minlength=n) / 60, present),
-        "network_sessions": _dense(pa.int64(), np.bincount(pos, weights=started[keep], minlength=n).astype("int64"),
-                                   present),
+        "network_minutes": _dense(pa.float64(), (starts[1] + after[1]) / 60, present),
+        "network_late_min": _dense(pa.float64(), (starts[2] + after[2]) / 60, present),
+        "network_sessions": _dense(pa.int64(), starts[0], present),
     }
 
 
@@ -411,8 +428,8 @@ class _Pipeline:
     """DuckDB fetches on the calling thread, numpy kernels on ``workers`` threads.
 
     Both release the GIL, so the next source's fetch runs while the previous source's kernel
-    does. At most ``workers`` fetched inputs are waiting or in a kernel at once, which bounds
-    memory; results come back in submission order, so the table is the same as run one
+    does. At most ``workers + 1`` fetched inputs are waiting or in a kernel at once, which
+    bounds memory; results come back in submission order, so the table is the same as run one
     after another (each kernel is deterministic and independent of the others). One worker
     runs everything in order on the calling thread.
     """
@@ -420,7 +437,7 @@ class _Pipeline:
     def __init__(self, workers: int) -> None:
         self.workers = max(1, workers)
         self.pool = ThreadPoolExecutor(self.workers, thread_name_prefix="rm-grid") if self.workers > 1 else None
-        self.slots = threading.BoundedSemaphore(self.workers)
+        self.slots = threading.BoundedSemaphore(self.workers + 1)
         self.results: list[Future[Any]] = []
 
     def submit(self, fetch: Callable[[], Any], kernel: Callable[[Any], Any]) -> None:
