@@ -133,13 +133,15 @@ def test_shared_meals_grid_equals_windows(seed: int, n_swipes: int, spread_s: in
     raw["students"]["class_id"] = ["K1", "K1", None, "K2", "K2", "K1"]
     at = rng.choice([7 * 3600, 12 * 3600, 18 * 3600, 3 * 3600], n_swipes) + rng.integers(0, spread_s + 1, n_swipes)
     day = rng.integers(0, 3, n_swipes)
-    raw["card_transactions"] = pd.DataFrame({
-        "student_id": rng.choice(["S00", "S01", "S02", "S03", "S04", "S05", "X99"], n_swipes),
-        "ts": START + pd.to_timedelta(day * 86400 + at, unit="s"),
-        "merchant_id": rng.choice(["M1", "M2"], n_swipes),
-        "category": rng.choice(["canteen", "canteen", "canteen", "supermarket"], n_swipes),
-        "amount": rng.integers(1, 4, n_swipes).astype(float)})
     cfg = FeatureConfig(threads=1)
+    # and one planted lunch of roommates and classmates S00 and S01 on day 0, ``gap`` apart
+    gap = min(spread_s, cfg.coswipe_seconds)
+    raw["card_transactions"] = pd.DataFrame({
+        "student_id": [*rng.choice(["S00", "S01", "S02", "S03", "S04", "S05", "X99"], n_swipes), "S00", "S01"],
+        "ts": START + pd.to_timedelta(np.append(day * 86400 + at, [12 * 3600, 12 * 3600 + gap]), unit="s"),
+        "merchant_id": [*rng.choice(["M1", "M2"], n_swipes), "M1", "M1"],
+        "category": [*rng.choice(["canteen", "canteen", "canteen", "supermarket"], n_swipes), "canteen", "canteen"],
+        "amount": np.append(rng.integers(1, 4, n_swipes).astype(float), [2.0, 2.0])})
     con = connect(cfg)
     t = register_frames(con, raw)
 
@@ -149,5 +151,5 @@ def test_shared_meals_grid_equals_windows(seed: int, n_swipes: int, spread_s: in
 
     fast = shared(replace(cfg, threads=2))  # peer groups on worker threads
     pd.testing.assert_frame_equal(fast, shared(replace(cfg, numpy_kernels=False)), check_dtype=False)
-    if n_swipes >= 60 and spread_s <= 60:  # a crowded canteen has shared meals
-        assert fast["card_meals_accompanied"].sum() > 0
+    day0 = fast[fast["day"] == fast["day"].min()].set_index("student_id")["card_meals_accompanied"]
+    assert day0["S00"] >= 1 and day0["S01"] >= 1  # the planted lunch is shared

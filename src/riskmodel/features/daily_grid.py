@@ -36,6 +36,7 @@ import numpy as np
 
 from riskmodel.features.asof import DAY_S, HOUR_S, NIGHT_SHIFT_S, day_to_timestamp
 from riskmodel.features.backends import arrow_view, temp_arrow_table
+from riskmodel.features.grid_kernels import card_day_sums, carried_state, door_day_night, network_day_sums
 from riskmodel.features.registry import EVENT_SOURCES, LIBRARY_STAY_CAP_S, MEAL_BIN_HOURS
 
 KEY = ("student_id", "day")
@@ -68,12 +69,6 @@ def _validity(valid: np.ndarray) -> Any:
     import pyarrow as pa
 
     return pa.py_buffer(np.packbits(valid, bitorder="little"))
-
-
-def _rows(keep: np.ndarray) -> np.ndarray | slice:
-    """``keep`` (booleans) as an index; every row kept (the usual case: the events are cut to
-    the period already) is a slice, so indexing takes views instead of copies."""
-    return slice(None) if keep.all() else np.flatnonzero(keep)
 
 
 def _scatter(col: Any, keep: np.ndarray, pos: np.ndarray, on_grid: np.ndarray, on_grid_bits: Any) -> Any:
@@ -121,15 +116,8 @@ def carried_grid(night: np.ndarray, state: np.ndarray, seed: np.ndarray) -> tupl
     """Door state carried into each day: ``state`` of the latest earlier day that has a night
     (``night``: students x days booleans), else the student's ``seed`` (NaN: unknown).
     Returns (value, known) grids."""
-    n_students, n_days = night.shape
-    idx = np.where(night, np.arange(n_days), -1)
-    last = np.maximum.accumulate(idx, axis=1)
-    prev = np.full_like(last, -1)
-    prev[:, 1:] = last[:, :-1]
-    rows = np.arange(n_students)[:, None]
-    from_night = state[rows, np.maximum(prev, 0)]
-    seeded = np.broadcast_to(seed[:, None], prev.shape)
-    value = np.where(prev >= 0, from_night, seeded)
+    value = carried_state(np.ascontiguousarray(night), np.ascontiguousarray(state, dtype=np.float64),
+                          np.ascontiguousarray(seed, dtype=np.float64))
     return value, ~np.isnan(value)
 
 
@@ -185,41 +173,28 @@ def card_events(con: Any, card: ir.Table, idx: ir.Table) -> Any:
 
 def card_day_grid(tbl: Any, first_day: int, n_days: int, n_students: int) -> dict[str, Any]:
     """The columns of :func:`riskmodel.features.daily.card_day` as grid columns, from the
-    swipes of :func:`card_events`, with ``bincount`` on grid positions instead of a hash
-    group-by (meal slot and bin, category and merchant come from the same ibis
-    expressions). A spending sum is NULL where the student-day has no swipe of its
-    category, as a filtered SQL sum; sums may differ from DuckDB's in the last bits
-    (another summation order)."""
+    swipes of :func:`card_events`, in one compiled pass over the swipes
+    (:func:`~riskmodel.features.grid_kernels.card_day_sums`) instead of a hash group-by
+    (meal slot and bin, category and merchant come from the same ibis expressions). A
+    spending sum is NULL where the student-day has no swipe of its category, as a filtered
+    SQL sum; sums may differ from DuckDB's in the last bits (another summation order)."""
     import pyarrow as pa
 
-    n = n_students * n_days
-    d = tbl.column("day").to_numpy() - first_day
-    keep = _rows((d >= 0) & (d < n_days))
-    pos = tbl.column("sidx").to_numpy()[keep] * n_days + d[keep]
-    cat_k = tbl.column("cat").to_numpy()[keep]
-    amount = tbl.column("amount").to_numpy()[keep]
-    cslot = tbl.column("cslot").to_numpy()[keep]
-    cbin = tbl.column("cbin").to_numpy()[keep]
-    merchant = tbl.column("mcode").to_numpy()[keep]
+    col = {c: tbl.column(c).to_numpy() for c in ("sidx", "day", "cat", "mcode", "amount", "cslot", "cbin")}
     del tbl
-    count = np.bincount(pos, minlength=n)
+    count, slots, spend, has_cat, total, merchants, bins = card_day_sums(
+        col["sidx"], col["day"], col["cat"], col["mcode"], col["amount"], col["cslot"], col["cbin"],
+        first_day, n_days, n_students, len(MEAL_BIN_HOURS) - 1)
+    del col
     present = _Validity(count > 0)
     out: dict[str, Any] = {"card_n": _dense(pa.int64(), count, present)}
     for k, name in enumerate(("card_breakfast", "card_lunch", "card_dinner")):
-        out[name] = _dense(pa.bool_(), np.bincount(pos[cslot == k], minlength=n) > 0, present)
+        out[name] = _dense(pa.bool_(), slots[k], present)
     for k, name in enumerate(("card_canteen_spend", "card_supermarket_spend", "card_bathhouse_spend")):
-        m = cat_k == k
-        out[name] = _dense(pa.float64(), np.bincount(pos[m], weights=amount[m], minlength=n),
-                           np.bincount(pos[m], minlength=n) > 0)
-    out["card_total_spend"] = _dense(pa.float64(), np.bincount(pos, weights=amount, minlength=n), present)
-    m = merchant >= 0
-    n_merchants = int(merchant.max()) + 1 if len(merchant) else 1
-    pairs = _distinct(pos[m] * n_merchants + merchant[m])
-    out["card_merchants"] = _dense(pa.int64(), np.bincount(pairs // n_merchants, minlength=n), present)
-    n_bins = len(MEAL_BIN_HOURS) - 1
-    m = cbin >= 0
-    bins = np.bincount(cbin[m] * n + pos[m], minlength=n_bins * n).reshape(n_bins, n)  # rows contiguous
-    for k in range(n_bins):
+        out[name] = _dense(pa.float64(), spend[k], has_cat[k])
+    out["card_total_spend"] = _dense(pa.float64(), total, present)
+    out["card_merchants"] = _dense(pa.int64(), merchants, present)
+    for k in range(len(bins)):
         out[f"card_meal_bin{k}"] = _dense(pa.int64(), bins[k], present)
     return out
 
@@ -232,13 +207,6 @@ def fetch_events(con: Any, events: ir.Table, idx: ir.Table, cols: Sequence[str])
     return {c: tbl.column(c).to_numpy() for c in ("sidx", *cols)}
 
 
-def _max_at(pos: np.ndarray, values: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """(per-position maximum, position has a value) of non-negative integers."""
-    out = np.full(n, -1, dtype="int64")
-    np.maximum.at(out, pos, values)
-    return out, out >= 0
-
-
 DOOR_COLUMNS = ("sec", "is_in")
 NETWORK_COLUMNS = ("s", "e")
 
@@ -247,78 +215,40 @@ def door_grid(ev: dict[str, np.ndarray], first_day: int, n_days: int, n_students
     """The columns of both parts of :func:`riskmodel.features.daily.door_daily` as grid
     columns, from the door events ``ev`` (:func:`fetch_events` of
     :func:`~riskmodel.features.daily.door_times`, columns :data:`DOOR_COLUMNS`): day counts
-    and first exit by the event's day, return time and night states by the night's day."""
+    and first exit by the event's day, return time and night states by the night's day
+    (:func:`~riskmodel.features.grid_kernels.door_day_night`)."""
     import pyarrow as pa
 
-    n = n_students * n_days
-    sidx, sec, is_in = ev["sidx"], ev["sec"], ev["is_in"]
-    out: dict[str, Any] = {}
-    d = sec // DAY_S - first_day
-    keep = _rows((d >= 0) & (d < n_days))
-    pos = sidx[keep] * n_days + d[keep]
-    tod, inn = sec[keep] % DAY_S, is_in[keep]
-    count = np.bincount(pos, minlength=n)
+    count, entries, first_out, code_all, code_0600, code_0400 = door_day_night(
+        ev["sidx"], ev["sec"], ev["is_in"], first_day, n_days, n_students)
     present = _Validity(count > 0)
-    entries = np.bincount(pos, weights=inn, minlength=n).astype("int64")
-    out["door_n"] = _dense(pa.int64(), count, present)
-    out["door_in_count"] = _dense(pa.int64(), entries, present)
-    out["door_out_count"] = _dense(pa.int64(), count - entries, present)
-    m = (inn == 0) & (tod >= 4 * HOUR_S)
-    first = np.full(n, DAY_S, dtype="int64")
-    np.minimum.at(first, pos[m], tod[m])
-    out["door_first_out_min"] = _dense(pa.float64(), first / 60, first < DAY_S)
-    shifted = sec + NIGHT_SHIFT_S
-    nd = shifted // DAY_S - first_day
-    keep = _rows((nd >= 0) & (nd < n_days))
-    pos = sidx[keep] * n_days + nd[keep]
-    ntod = shifted[keep] % DAY_S
-    code = ntod * 2 + is_in[keep]  # the latest event wins, an entry wins a tie
-    code_all, night = _max_at(pos, code, n)
-    m = ntod < 18 * HOUR_S  # up to 06:00
-    code_0600, has_0600 = _max_at(pos[m], code[m], n)
-    back = has_0600 & (code_0600 % 2 == 1)
-    out["door_return_min"] = _dense(pa.float64(), (code_0600 // 2 - 6 * HOUR_S) / 60, back)
-    m = ntod < 16 * HOUR_S  # up to 04:00
-    code_0400, has_0400 = _max_at(pos[m], code[m], n)
-    out["door_code_0400"] = _dense(pa.int64(), code_0400 % 2, has_0400)
-    out["door_code_all"] = _dense(pa.int64(), code_all % 2, night)
-    return out
+    back = (code_0600 >= 0) & (code_0600 % 2 == 1)
+    return {
+        "door_n": _dense(pa.int64(), count, present),
+        "door_in_count": _dense(pa.int64(), entries, present),
+        "door_out_count": _dense(pa.int64(), count - entries, present),
+        "door_first_out_min": _dense(pa.float64(), first_out / 60, first_out < DAY_S),
+        "door_return_min": _dense(pa.float64(), (code_0600 // 2 - 6 * HOUR_S) / 60, back),
+        "door_code_0400": _dense(pa.int64(), code_0400 % 2, code_0400 >= 0),
+        "door_code_all": _dense(pa.int64(), code_all % 2, code_all >= 0),
+    }
 
 
 def network_grid(ev: dict[str, np.ndarray], first_day: int, n_days: int, n_students: int) -> dict[str, Any]:
     """The columns of :func:`riskmodel.features.daily.network_daily` as grid columns, from
     the sessions ``ev`` (:func:`fetch_events` of
     :func:`~riskmodel.features.daily.network_times`, columns :data:`NETWORK_COLUMNS`):
-    sessions capped at 24 h and split at midnight into the start day and the next day."""
+    sessions capped at 24 h and split at midnight into the start day and the next day
+    (:func:`~riskmodel.features.grid_kernels.network_day_sums`)."""
     import pyarrow as pa
 
-    n = n_students * n_days
-    sidx, s = ev["sidx"], ev["s"]
-    e2 = np.minimum(ev["e"], s + DAY_S)
-    d0 = s // DAY_S
-    mid = (d0 + 1) * DAY_S
-
-    def part(who: np.ndarray, day: np.ndarray, secs: np.ndarray, late: np.ndarray) -> tuple[np.ndarray, ...]:
-        """(count, seconds, late seconds) per grid position of one part of the sessions."""
-        keep = _rows((day >= 0) & (day < n_days))
-        pos = who[keep] * n_days + day[keep]
-        return (np.bincount(pos, minlength=n), np.bincount(pos, weights=secs[keep], minlength=n),
-                np.bincount(pos, weights=late[keep], minlength=n))
-
-    # the start day's part (a session counts there), then the part after midnight; the
-    # seconds are whole numbers, so the two sums add up exactly
-    starts = part(sidx, d0 - first_day, np.minimum(e2, mid) - s,
-                  np.maximum(np.minimum(e2, d0 * DAY_S + 5 * HOUR_S) - s, 0))
-    b = np.flatnonzero(e2 > mid)
-    e2, mid = e2[b], mid[b]
-    after = part(sidx[b], d0[b] + 1 - first_day, e2 - mid, np.maximum(np.minimum(e2, mid + 5 * HOUR_S) - mid, 0))
-    count = starts[0] + after[0]
-    present = _Validity(count > 0)
+    rows, started, secs, late = network_day_sums(ev["sidx"], ev["s"], ev["e"], first_day, n_days, n_students)
+    present = _Validity(rows > 0)
     return {
-        "network_n": _dense(pa.int64(), count, present),
-        "network_minutes": _dense(pa.float64(), (starts[1] + after[1]) / 60, present),
-        "network_late_min": _dense(pa.float64(), (starts[2] + after[2]) / 60, present),
-        "network_sessions": _dense(pa.int64(), starts[0], present),
+        "network_n": _dense(pa.int64(), rows, present),
+        "network_minutes": _dense(pa.float64(), secs / 60, present),
+        "network_late_min": _dense(pa.float64(), late / 60, present),
+        "network_sessions": _dense(pa.int64(), started, present),
     }
 
 
