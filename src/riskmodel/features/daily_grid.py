@@ -8,13 +8,14 @@ canteen swipe (shared meals) and a hash group-by with a distinct count (card day
 is a full grid, so here:
 
 * every (student, day) has a position ``student * n_days + (day - first_day)``; card, door
-  and network day (and night) aggregates are ``bincount`` / ``maximum.at`` on positions,
-  the library's ibis aggregate is scattered onto them, observed flags are running counts
-  along the day axis, the carried door state a forward fill (:func:`grid_spine`,
+  and network day (and night) aggregates are accumulated on positions in one pass over the
+  events, the library's ibis aggregate is scattered onto them, observed flags are running
+  counts along the day axis, the carried door state a forward fill (:func:`grid_spine`,
   :func:`card_day_grid`, :func:`door_grid`, :func:`network_grid`);
 * activity span, quiet gap and library minutes come from one SIMD sort of packed (student,
-  time, entry flag) integers (:func:`activity_grid`), shared meals from one sort per peer
-  group (:func:`shared_meals_grid`).
+  time, entry flag) integers and one pass over them (:func:`_activity_columns`), shared
+  meals from one sort per peer group (:func:`shared_meals_grid`);
+* the per-event loops are compiled (:mod:`riskmodel.features.grid_kernels`).
 
 DuckDB still reads and filters the events, joins the student index and computes the
 per-event expressions (epoch seconds, meal slot and bin, category); the channel formulas are
@@ -34,9 +35,15 @@ from typing import Any
 import ibis.expr.types as ir
 import numpy as np
 
-from riskmodel.features.asof import DAY_S, HOUR_S, NIGHT_SHIFT_S, day_to_timestamp
+from riskmodel.features.asof import DAY_S, HOUR_S, day_to_timestamp
 from riskmodel.features.backends import arrow_view, temp_arrow_table
-from riskmodel.features.grid_kernels import card_day_sums, carried_state, door_day_night, network_day_sums
+from riskmodel.features.grid_kernels import (
+    activity_sums,
+    card_day_sums,
+    carried_state,
+    door_day_night,
+    network_day_sums,
+)
 from riskmodel.features.registry import EVENT_SOURCES, LIBRARY_STAY_CAP_S, MEAL_BIN_HOURS
 
 KEY = ("student_id", "day")
@@ -264,94 +271,10 @@ def _time_bits(n_students: int, span_s: int) -> int | None:
 
 def packed_event_times(con: Any, times: ir.Table, idx: ir.Table, base: int, time_bits: int) -> np.ndarray:
     """Every event as one int64 packed by DuckDB: student index, seconds since ``base``
-    doubled, library-entry flag (see :func:`sorted_event_times`)."""
+    doubled, library-entry flag (see :func:`_activity_columns`)."""
     j = times.join(idx, "student_id")
     key = (j.sidx * (1 << time_bits) + (j.sec - base) * 2 + j.lib).name("key")
     return con.to_pyarrow(j.select(key)).column("key").to_numpy()
-
-
-def sorted_event_times(packed: np.ndarray, time_bits: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(student index, seconds since the base, library-entry flag) of every event, sorted by
-    student, time and flag (an entry after another event of the same second, as the ibis
-    stream orders it), from :func:`packed_event_times`: numpy sorts the one packed column
-    (a SIMD sort)."""
-    packed = np.sort(packed)
-    sidx = (packed >> time_bits).astype(np.int32)
-    rest = (packed & ((1 << time_bits) - 1)).astype(np.int32)
-    del packed
-    return sidx, rest >> 1, (rest & 1).astype(bool)
-
-
-def _run_starts(new: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(first, last) index of each run, from the flags marking a run's first element."""
-    starts = np.flatnonzero(new)
-    return starts, np.append(starts[1:], len(new)) - 1
-
-
-def _on_grid(sidx: np.ndarray, day: np.ndarray, values: np.ndarray, n_days: int,
-             n: int) -> tuple[np.ndarray, np.ndarray]:
-    """(dense float64 column, row present) from per-(student, grid day) values."""
-    ok = (day >= 0) & (day < n_days)
-    pos = sidx[ok].astype("int64") * n_days + day[ok]
-    dense = np.zeros(n)
-    dense[pos] = values[ok]
-    present = np.zeros(n, dtype=bool)
-    present[pos] = True
-    return dense, present
-
-
-def activity_grid(sidx: np.ndarray, rel: np.ndarray, lib: np.ndarray, n_days: int, n_students: int,
-                  library: bool) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """``activity_span_min``, ``activity_quiet_min`` and (when ``library``) ``library_minutes``
-    as grid columns (values, present), from the sorted event times of
-    :func:`sorted_event_times` (``rel``: seconds since 00:00 of the day before the grid's
-    first day). The definitions of :func:`riskmodel.features.daily.activity_daily`, with
-    neighbours in the sorted arrays instead of a window."""
-    n = n_students * n_days
-    names = ["activity_span_min", "activity_quiet_min"] + (["library_minutes"] if library else [])
-    if not len(rel):
-        return {name: (np.zeros(n), np.zeros(n, dtype=bool)) for name in names}
-    out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    new_student = np.ones(len(rel), dtype=bool)
-    np.not_equal(sidx[1:], sidx[:-1], out=new_student[1:])
-    day = rel // DAY_S  # 1 = the grid's first day
-    new_day = new_student.copy()
-    new_day[1:] |= day[1:] != day[:-1]
-    first, last = _run_starts(new_day)
-    del new_day
-    out["activity_span_min"] = _on_grid(sidx[first], day[first] - 1, (rel[last] - rel[first]) / 60, n_days, n)
-    # quiet gap of the night ending on d: events in [d-1 18:00, d 12:00), from the previous
-    # event or 18:00, whichever is later; no earlier event: 18:00 only from the first day
-    q = np.flatnonzero((rel + NIGHT_SHIFT_S) % DAY_S >= 6 * HOUR_S)
-    nday = (rel[q] + NIGHT_SHIFT_S) // DAY_S
-    night_start = nday * DAY_S - 6 * HOUR_S
-    has_prev = ~new_student[q]
-    keep = has_prev | (night_start >= DAY_S)
-    q, nday, night_start, has_prev = q[keep], nday[keep], night_start[keep], has_prev[keep]
-    prev = np.where(has_prev, rel[np.maximum(q - 1, 0)], night_start)
-    gap = rel[q] - np.maximum(prev, night_start)
-    qs = sidx[q]
-    new_night = np.ones(len(q), dtype=bool)
-    new_night[1:] = (qs[1:] != qs[:-1]) | (nday[1:] != nday[:-1])
-    starts, _ = _run_starts(new_night)
-    quiet = np.maximum.reduceat(gap, starts) if len(gap) else gap
-    out["activity_quiet_min"] = _on_grid(qs[starts], nday[starts] - 1, quiet / 60, n_days, n)
-    if library:  # from each entry to the next event of the student, the day's end or the cap
-        li = np.flatnonzero(lib)
-        has_next = np.zeros(len(li), dtype=bool)
-        inside = li + 1 < len(rel)
-        has_next[inside] = ~new_student[li[inside] + 1]
-        at = rel[li]
-        nxt = np.where(has_next, rel[np.minimum(li + 1, len(rel) - 1)], at + 10 * DAY_S)
-        lday = day[li]
-        end = np.minimum(np.minimum(nxt, (lday + 1) * DAY_S), at + LIBRARY_STAY_CAP_S)
-        ls = sidx[li]
-        new_lday = np.ones(len(li), dtype=bool)
-        new_lday[1:] = (ls[1:] != ls[:-1]) | (lday[1:] != lday[:-1])
-        starts, _ = _run_starts(new_lday)
-        stay = np.add.reduceat((end - at).astype("int64"), starts) if len(li) else np.zeros(0, dtype="int64")
-        out["library_minutes"] = _on_grid(ls[starts], lday[starts] - 1, stay / 60, n_days, n)
-    return out
 
 
 class _Pipeline:
@@ -409,12 +332,24 @@ def _part_columns(tbl: Any, ids: Any, first_day: int, n_days: int) -> dict[str, 
 
 def _activity_columns(packed: np.ndarray, time_bits: int, n_days: int, n_students: int,
                       library: bool) -> dict[str, Any]:
+    """``activity_span_min``, ``activity_quiet_min`` and (when ``library``) ``library_minutes``
+    as grid columns, from the packed event keys of :func:`packed_event_times`: numpy sorts
+    them (a SIMD sort of one int64 column; an entry sorts after another event of the same
+    second, as the ibis stream orders it), then one compiled pass
+    (:func:`~riskmodel.features.grid_kernels.activity_sums`) takes the definitions of
+    :func:`riskmodel.features.daily.activity_daily` with neighbours in the sorted array
+    instead of a window."""
     import pyarrow as pa
 
-    ev = sorted_event_times(packed, time_bits)
+    packed = np.sort(packed)
+    span, has_span, quiet, has_quiet, stay, has_stay = activity_sums(
+        packed, time_bits, n_days, n_students, LIBRARY_STAY_CAP_S)
     del packed
-    return {name: _dense(pa.float64(), dense, on)
-            for name, (dense, on) in activity_grid(*ev, n_days, n_students, library).items()}
+    out = {"activity_span_min": _dense(pa.float64(), span / 60, has_span),
+           "activity_quiet_min": _dense(pa.float64(), quiet / 60, has_quiet)}
+    if library:
+        out["library_minutes"] = _dense(pa.float64(), stay / 60, has_stay)
+    return out
 
 
 def grid_spine(con: Any, students: ir.Table, parts: Sequence[ir.Table], present: Sequence[str],
@@ -430,7 +365,7 @@ def grid_spine(con: Any, students: ir.Table, parts: Sequence[ir.Table], present:
     ``<prefix>_n`` event count for the observed flags; the door night part carries
     ``door_code_all`` (state after the night's last event). ``times``
     (:func:`~riskmodel.features.daily.event_times`) adds the activity channels and, when
-    ``library``, the library minutes (:func:`activity_grid`); ``card``
+    ``library``, the library minutes (:func:`_activity_columns`); ``card``
     (:func:`~riskmodel.features.daily.card_binned`) the card day aggregates
     (:func:`card_day_grid`), ``door`` and ``network`` theirs (:func:`door_grid`,
     :func:`network_grid`). The numpy kernels run on ``workers`` threads while DuckDB fetches

@@ -179,3 +179,74 @@ def carried_state(night: np.ndarray, state: np.ndarray, seed: np.ndarray) -> np.
             if night[i, d]:
                 current = state[i, d]
     return out
+
+
+@njit(cache=True, nogil=True)
+def activity_sums(packed: np.ndarray, time_bits: int, n_days: int, n_students: int,
+                  library_stay_cap_s: int) -> tuple[np.ndarray, ...]:
+    """Activity span, overnight quiet gap and library stay per grid position, in seconds,
+    from every event of every student as sorted packed keys (student index, seconds since
+    00:00 of the day before the grid's first day doubled, library-entry flag; see
+    :func:`riskmodel.features.daily_grid.packed_event_times`), in one pass with neighbours
+    in the sorted array:
+
+    * span of day d: last event minus first event of the day;
+    * quiet gap of the night ending on d: the longest gap before an event in
+      [d-1 18:00, d 12:00), from the previous event of the student or 18:00, whichever is
+      later (no earlier event: from 18:00, only when that 18:00 is inside the data);
+    * library stay of day d: from each entry to the student's next event, the day's end or
+      ``library_stay_cap_s``, whichever comes first, summed.
+
+    Returns (span, has span, quiet, has quiet, library seconds, has an entry).
+    """
+    n = n_students * n_days
+    span = np.zeros(n, np.float64)
+    has_span = np.zeros(n, np.bool_)
+    quiet = np.zeros(n, np.int64)
+    has_quiet = np.zeros(n, np.bool_)
+    stay = np.zeros(n, np.int64)
+    has_stay = np.zeros(n, np.bool_)
+    mask = (np.int64(1) << time_bits) - 1
+    m = len(packed)
+    run_first = np.int64(0)
+    run_day = np.int64(-1)
+    prev_student = np.int64(-1)
+    prev_t = np.int64(0)
+    for i in range(m):
+        key = packed[i]
+        student = key >> time_bits
+        rest = key & mask
+        t = rest >> 1
+        day = t // DAY_S  # 1: the grid's first day
+        new_student = student != prev_student
+        if new_student or day != run_day:
+            run_first, run_day = t, day
+        g = day - 1
+        if g >= 0 and g < n_days:
+            p = student * n_days + g
+            span[p] = t - run_first  # the run's last event leaves the span
+            has_span[p] = True
+        shifted = t + NIGHT_SHIFT_S
+        if shifted % DAY_S >= 6 * HOUR_S:  # in [d-1 18:00, d 12:00) of the night's day d
+            nday = shifted // DAY_S
+            night_start = nday * DAY_S - 6 * HOUR_S
+            if not new_student or night_start >= DAY_S:
+                prev = night_start if new_student else max(prev_t, night_start)
+                g = nday - 1
+                if g >= 0 and g < n_days:
+                    p = student * n_days + g
+                    if not has_quiet[p] or t - prev > quiet[p]:
+                        quiet[p] = t - prev
+                    has_quiet[p] = True
+        if rest & 1:
+            end = t + 10 * DAY_S
+            if i + 1 < m and (packed[i + 1] >> time_bits) == student:
+                end = ((packed[i + 1] & mask) >> 1)
+            end = min(end, (day + 1) * DAY_S, t + library_stay_cap_s)
+            g = day - 1
+            if g >= 0 and g < n_days:
+                p = student * n_days + g
+                stay[p] += end - t
+                has_stay[p] = True
+        prev_student, prev_t = student, t
+    return span, has_span, quiet, has_quiet, stay, has_stay
