@@ -250,3 +250,35 @@ def activity_sums(packed: np.ndarray, time_bits: int, n_days: int, n_students: i
                 has_stay[p] = True
         prev_student, prev_t = student, t
     return span, has_span, quiet, has_quiet, stay, has_stay
+
+
+#: the window terms :func:`segment_term_sums` knows, in the order of its output rows
+SEGMENT_TERMS = ("n", "s", "q", "ni", "nii", "si")
+
+
+@njit(cache=True, nogil=True)
+def segment_term_sums(key: np.ndarray, valid: np.ndarray, x: np.ndarray, i: np.ndarray, want: np.ndarray,
+                      n_cells: int) -> np.ndarray:
+    """Window terms of one channel summed per (student, segment) cell, in one pass over the
+    daily rows: row r adds to cell ``key[r]``, with n = value present, s = value or 0,
+    q = s * s, ni = n * i, nii = n * i * i, si = s * i (``i``: day number). Rows
+    :data:`SEGMENT_TERMS` of the result; only the terms ``want`` marks are summed (the others
+    stay 0). Sums run in row order, as ``np.bincount`` does."""
+    out = np.zeros((len(SEGMENT_TERMS), n_cells), np.float64)
+    for r in range(len(key)):
+        k = key[r]
+        n = 1.0 if valid[r] else 0.0
+        s = x[r] if valid[r] else 0.0
+        if want[0]:
+            out[0, k] += n
+        if want[1]:
+            out[1, k] += s
+        if want[2]:
+            out[2, k] += s * s
+        if want[3]:
+            out[3, k] += n * i[r]
+        if want[4]:
+            out[4, k] += n * i[r] * i[r]
+        if want[5]:
+            out[5, k] += s * i[r]
+    return out

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from riskmodel.features.grid_kernels import SEGMENT_TERMS, segment_term_sums
 from riskmodel.features.registry import FeatureSpec
 from riskmodel.features.window_math import MIN_BLOCK_DAYS, NUMPY_OPS, change_z, formula, tname
 
@@ -90,24 +91,6 @@ def segment_sums(tbl: Any, names: Sequence[str]) -> SegmentSums | None:
     return SegmentSums(students, segs, sums)
 
 
-def _term(kind: str, n: np.ndarray, s: np.ndarray, i: np.ndarray) -> np.ndarray:
-    """A window term per student and day (``n``: value present, ``s``: value or 0, ``i``:
-    day number), as :func:`riskmodel.features.windows._term_expr` defines it."""
-    if kind == "n":
-        return n
-    if kind == "s":
-        return s
-    if kind == "q":
-        return s * s
-    if kind == "ni":
-        return n * i
-    if kind == "nii":
-        return n * i * i
-    if kind == "si":
-        return s * i
-    raise ValueError(f"unknown window term {kind!r}")
-
-
 def daily_segment_sums(daily: Any, first_day: int, last_day: int, lookup_days: np.ndarray,
                        terms: Sequence[tuple[str, str]], workers: int = 1) -> SegmentSums | None:
     """Running sums of the window ``terms`` per student and segment, straight from a daily
@@ -116,8 +99,9 @@ def daily_segment_sums(daily: Any, first_day: int, last_day: int, lookup_days: n
     The group-by of :func:`riskmodel.features.windows.window_features_expr` (daily rows of
     ``first_day..last_day`` summed into the segments between lookup days, terms as in its
     ``_term_expr``: n = value present, s = value or 0, q = s^2, ni / nii / si with
-    i = day - ``first_day``) as one ``bincount`` per term on (student, segment) keys, then a
-    ``cumsum`` along the segments. None (use the group-by) when a student has no row in
+    i = day - ``first_day``) summed on (student, segment) keys in one compiled pass per
+    channel (:func:`~riskmodel.features.grid_kernels.segment_term_sums`), then a ``cumsum``
+    along the segments. None (use the group-by) when a student has no row in
     some segment (the running sums would then not be a grid) or a student id is NULL.
     Channels are summed on ``workers`` threads (same sums whatever ``workers`` is).
     """
@@ -152,13 +136,14 @@ def daily_segment_sums(daily: Any, first_day: int, last_day: int, lookup_days: n
         x = col.to_numpy(zero_copy_only=False)  # NaN at NULLs
         if not every:
             valid, x = valid[rows], x[rows]
-        n = valid.astype("float64")
-        s = np.where(valid, x, 0.0)
-        out = {}
-        for kind in by_channel[ch]:
-            w = np.bincount(key, weights=_term(kind, n, s, i), minlength=n_students * n_segs)
-            out[tname(kind, ch)] = np.cumsum(w.reshape(n_students, n_segs), axis=1)
-        return out
+        kinds = by_channel[ch]
+        unknown = sorted(set(kinds) - set(SEGMENT_TERMS))
+        if unknown:
+            raise ValueError(f"unknown window terms {unknown} for {ch!r}")
+        want = np.array([k in kinds for k in SEGMENT_TERMS])
+        w = segment_term_sums(key, valid, x, i, want, n_students * n_segs)
+        return {tname(kind, ch): np.cumsum(w[SEGMENT_TERMS.index(kind)].reshape(n_students, n_segs), axis=1)
+                for kind in kinds}
 
     sums: dict[str, np.ndarray] = {}
     if workers > 1:  # numpy and Arrow release the GIL: channels on threads
