@@ -277,6 +277,20 @@ def test_registry_sentences_never_say_a_reference_is_unknown(lang):
         assert "未知" not in both and "unknown" not in both
 
 
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_change_score_sentences_show_no_usual_z_score(lang):
+    """A change score is a distance from the student's own usual level: its sentence shows the
+    score, not the "usual" of the score itself (the demo once read "以往通常为0.33")."""
+    from riskmodel.features import FEATURES
+
+    changes = [f for f in FEATURES if f.aggregate == "change_z"]
+    assert changes
+    for spec in changes:
+        text = sentence(spec.name, spec, -2.4, 0.33, 0.1, lang)
+        assert "-2.4" in text and "0.33" not in text, text
+        assert ("稳健标准差" if lang == "zh" else "robust SDs") in text
+
+
 def test_family_contributions_sum_per_family(lgbm):
     m, X = lgbm
     e = explain_tabular(m, X.iloc[:10])

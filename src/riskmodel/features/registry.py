@@ -360,12 +360,14 @@ def _change_features(recent: int, baseline: int) -> list[FeatureSpec]:
             window_days=recent, unit="robust z", concerning="either" if ch.concerning == "either" else ch.concerning,
             description_zh=f"近{recent}天{ch.label_zh}均值相对本人此前{baseline}天（按周均值）的稳健z分数："
                            "(近期均值-基线周均值中位数)/(1.4826×MAD+下限)",
-            description_en=f"Robust z-score of the mean {ch.label_en} over the last {recent} days against the "
+            description_en=f"Robust z-score of {ch.label_en} (mean over the last {recent} days) against the "
                            f"student's own {baseline} days before (weekly means): (recent mean - median of "
                            "weekly means) / (1.4826 x MAD + floor)",
-            reason_zh=f"近{recent}天{ch.label_zh}与本人以往相比变化明显（{{value}}个稳健标准差；以往通常为{{usual}}）",
+            # no "usual" clause: the usual of a z-score is a z-score, not the channel's usual
+            # level, and the score already is the distance from the student's own usual
+            reason_zh=f"近{recent}天{ch.label_zh}与本人以往相比变化明显（{{value}}个稳健标准差）",
             reason_en=f"{ch.label_en[:1].upper() + ch.label_en[1:]} over the last {recent} days moved {{value}} "
-                      "robust SDs from the student's own usual ({usual})",
+                      "robust SDs from the student's own usual",
             aggregate="change_z", channel=ch_name))
     return out
 
