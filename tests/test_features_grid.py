@@ -8,12 +8,14 @@ student's day onto another student or another day, which no aggregate test would
 from __future__ import annotations
 
 from dataclasses import replace
+from unittest import mock
 
 import numpy as np
 import pandas as pd
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from riskmodel.features import daily_grid
 from riskmodel.features.asof import day_index
 from riskmodel.features.backends import connect, register_frames
 from riskmodel.features.config import FeatureConfig
@@ -124,10 +126,12 @@ def test_carried_grid_is_the_latest_earlier_night(seed: int, shape: tuple[int, i
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(seed=st.integers(0, 2**16), n_swipes=st.integers(0, 120), spread_s=st.integers(0, 900))
-def test_shared_meals_grid_equals_windows(seed: int, n_swipes: int, spread_s: int) -> None:
+@given(seed=st.integers(0, 2**16), n_swipes=st.integers(0, 120), spread_s=st.integers(0, 900),
+       packed=st.booleans())
+def test_shared_meals_grid_equals_windows(seed: int, n_swipes: int, spread_s: int, packed: bool) -> None:
     """Crowded canteens: swipes bunched within ``spread_s`` seconds of a few meal times, many in
-    the same second, students without a room or class, and a student not on the roster."""
+    the same second, students without a room or class, and a student not on the roster; the
+    peers sorted as one packed key, or by an argsort (the key for campuses too large to pack)."""
     rng = np.random.default_rng(seed)
     raw = _campus(seed, 6, 3, ("card_transactions",))
     raw["students"]["class_id"] = ["K1", "K1", None, "K2", "K2", "K1"]
@@ -149,7 +153,8 @@ def test_shared_meals_grid_equals_windows(seed: int, n_swipes: int, spread_s: in
         out = card_shared(t["card_transactions"], t["students"], c, con)
         return con.execute(out.order_by(["student_id", "day"])).reset_index(drop=True)
 
-    fast = shared(replace(cfg, threads=2))  # peer groups on worker threads
+    with mock.patch.object(daily_grid, "PACKED_KEY_BITS", 63 if packed else 0):
+        fast = shared(replace(cfg, threads=2))  # peer groups on worker threads
     pd.testing.assert_frame_equal(fast, shared(replace(cfg, numpy_kernels=False)), check_dtype=False)
     day0 = fast[fast["day"] == fast["day"].min()].set_index("student_id")["card_meals_accompanied"]
     assert day0["S00"] >= 1 and day0["S01"] >= 1  # the planted lunch is shared

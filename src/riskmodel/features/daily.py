@@ -148,7 +148,8 @@ def canteen_swipes(card: ir.Table, students: ir.Table) -> ir.Table:
     return can.join(students.select("student_id", "class_id", "dorm_room"), "student_id")
 
 
-def card_shared(card: ir.Table, students: ir.Table, cfg: FeatureConfig, con: Any = None) -> ir.Table:
+def card_shared(card: ir.Table, students: ir.Table, cfg: FeatureConfig, con: Any = None,
+                merchants: ir.Table | None = None) -> ir.Table:
     """Shared canteen meals per student and day (``card_meals_accompanied``).
 
     Needs the whole campus (a student's roommates and classmates), so the chunked engine
@@ -159,13 +160,15 @@ def card_shared(card: ir.Table, students: ir.Table, cfg: FeatureConfig, con: Any
     within ``cfg.coswipe_seconds`` (neighbour windows over swipes sorted by place and time,
     not a range self-join). A meal slot is shared when any of its swipes is accompanied.
     On DuckDB (``con``, unless ``cfg.numpy_kernels`` is off) the neighbours come from a numpy
-    sort (:func:`~riskmodel.features.daily_grid.shared_meals_grid`), same rows and values.
+    sort (:func:`~riskmodel.features.daily_grid.shared_meals_grid`; ``merchants``: the
+    campus' merchant codes), same rows and values.
     """
-    can = canteen_swipes(card, students)
     if is_duckdb(con) and cfg.numpy_kernels:
-        fast = shared_meals_grid(con, can, cfg.coswipe_seconds, workers=cfg.threads or os.cpu_count() or 1)
+        fast = shared_meals_grid(con, _card_prepared(card), students, cfg.coswipe_seconds,
+                                 workers=cfg.threads or os.cpu_count() or 1, merchants=merchants)
         if fast is not None:
             return fast
+    can = canteen_swipes(card, students)
 
     def accompanied(group: str) -> ir.BooleanValue:
         w = ibis.window(group_by=[can.merchant_id, can.day, can[group]],
@@ -211,6 +214,11 @@ def network_daily(net: ir.Table) -> ir.Table:
     )
 
 
+def library_times(library: ir.Table) -> ir.Table:
+    """Library events as (student_id, sec, lib): local epoch seconds, 1 for an entry."""
+    return library.select("student_id", sec=_sec(library.ts), lib=ibis.ifelse(library.kind == "entry", 1, 0))
+
+
 def event_times(tables: Mapping[str, ir.Table]) -> ir.Table | None:
     """All event times of a student (door, card, library, network start and capped end):
     columns student_id, sec (local epoch seconds), lib (1 for a library entry, else 0)."""
@@ -222,8 +230,7 @@ def event_times(tables: Mapping[str, ir.Table]) -> ir.Table | None:
         t = tables["card_transactions"]
         parts.append(t.select("student_id", sec=_sec(t.ts), lib=ibis.literal(0)))
     if "library_events" in tables:
-        t = tables["library_events"]
-        parts.append(t.select("student_id", sec=_sec(t.ts), lib=ibis.ifelse(t.kind == "entry", 1, 0)))
+        parts.append(library_times(tables["library_events"]))
     if "network_sessions" in tables:
         t = tables["network_sessions"]
         s, e = _sec(t.start_ts), _sec(t.end_ts)
@@ -330,14 +337,17 @@ def events_in_period(tables: Mapping[str, ir.Table], first_day: int, last_day: i
 
 def daily_expr(tables: Mapping[str, ir.Table], first_day: int, last_day: int,
                cfg: FeatureConfig, con: Any = None, shared: ir.Table | None = None,
-               channels: Collection[str] | None = None) -> tuple[ir.Table, list[str]]:
+               channels: Collection[str] | None = None,
+               merchants: ir.Table | None = None) -> tuple[ir.Table, list[str]]:
     """The daily table over days ``first_day..last_day`` (day indices, inclusive).
 
     Returns the expression (columns ``student_id, day, date, observed_<prefix>...,
     <channels>``) and the list of channel names present (registry order). ``shared`` may
     give the shared-meal counts precomputed on the whole campus (:func:`card_shared`),
-    when ``tables`` hold only some of the students. ``channels`` keeps only those channels
-    (and skips the shared-meal and event-stream steps when none of theirs is asked for).
+    when ``tables`` hold only some of the students, and ``merchants`` the campus' merchant
+    codes (:func:`~riskmodel.features.daily_grid.merchant_codes`, grid kernels only).
+    ``channels`` keeps only those channels (and skips the shared-meal and event-stream steps
+    when none of theirs is asked for).
     """
     want = None if channels is None else set(channels)
     unknown = sorted(want - set(CHANNELS_BY_NAME)) if want is not None else []
@@ -367,7 +377,9 @@ def daily_expr(tables: Mapping[str, ir.Table], first_day: int, last_day: int,
         parts.append(cday)
         marks.append(mark(cday, card_n=cday.card_n))
         if need_shared:
-            parts.append(shared if shared is not None else card_shared(tables["card_transactions"], students, cfg, con))
+            if shared is None:
+                shared = card_shared(tables["card_transactions"], students, cfg, con, merchants=merchants)
+            parts.append(shared)
     if "library_events" in tables:
         lday = library_daily(tables["library_events"])
         parts.append(lday)
@@ -385,9 +397,10 @@ def daily_expr(tables: Mapping[str, ir.Table], first_day: int, last_day: int,
                                  nday if net is not None else None) if x is not None]
         s = grid_spine(con, students, [p for p in parts if not any(p is x for x in by_kernel)], present,
                        door_before, first_day, last_day, cfg.observed_lookback_days,
-                       times=event_times(tables) if need_stream else None,
-                       library="library_events" in tables, card=card, door=door, network=net,
-                       workers=cfg.threads or os.cpu_count() or 1)
+                       activity=need_stream,
+                       library=library_times(tables["library_events"]) if "library_events" in tables else None,
+                       card=card, door=door, network=net, workers=cfg.threads or os.cpu_count() or 1,
+                       merchants=merchants)
     if s is None:
         ev = event_stream(tables, cache=True) if need_stream else None
         if ev is not None:

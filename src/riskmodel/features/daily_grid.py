@@ -13,8 +13,10 @@ is a full grid, so here:
   counts along the day axis, the carried door state a forward fill (:func:`grid_spine`,
   :func:`card_day_grid`, :func:`door_grid`, :func:`network_grid`);
 * activity span, quiet gap and library minutes come from one SIMD sort of packed (student,
-  time, entry flag) integers and one pass over them (:func:`_activity_columns`), shared
-  meals from one sort per peer group (:func:`shared_meals_grid`);
+  time, entry flag) integers and one pass over them (:func:`_activity_columns`); the keys are
+  packed from the event times the card, door and network kernels fetched anyway, so each
+  event table is read once per chunk. Shared meals come from one sort per peer group
+  (:func:`shared_meals_grid`);
 * the per-event loops are compiled (:mod:`riskmodel.features.grid_kernels`).
 
 DuckDB still reads and filters the events, joins the student index and computes the
@@ -38,11 +40,13 @@ import numpy as np
 from riskmodel.features.asof import DAY_S, HOUR_S, day_to_timestamp
 from riskmodel.features.backends import arrow_view, temp_arrow_table
 from riskmodel.features.grid_kernels import (
+    accompanied_slots,
     activity_sums,
     card_day_sums,
     carried_state,
     door_day_night,
     network_day_sums,
+    pack_peer_keys,
 )
 from riskmodel.features.registry import EVENT_SOURCES, LIBRARY_STAY_CAP_S, MEAL_BIN_HOURS
 
@@ -159,21 +163,34 @@ def _distinct(x: np.ndarray) -> np.ndarray:
     return x[np.concatenate(([True], x[1:] != x[:-1]))] if len(x) else x
 
 
-def card_events(con: Any, card: ir.Table, idx: ir.Table) -> Any:
+def merchant_codes(con: Any, card: ir.Table) -> ir.Table:
+    """(code_merchant, mcode): every merchant id of ``card`` and an integer code, as a small
+    temporary table (a few hundred rows on a real campus). Built once for a whole campus,
+    so that each chunk's swipes only probe it (:func:`card_events`)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    ids = con.to_pyarrow(card.select("merchant_id").filter(card.merchant_id.notnull()).distinct())
+    ids = ids.column("merchant_id").combine_chunks()
+    ids = ids.take(pc.sort_indices(ids))
+    return temp_arrow_table(con, pa.table({"code_merchant": ids, "mcode": np.arange(len(ids), dtype="int64")}),
+                            "rm_merchant_codes")
+
+
+def card_events(con: Any, card: ir.Table, idx: ir.Table, codes: ir.Table | None = None) -> Any:
     """The card swipes :func:`card_day_grid` needs, as an Arrow table fetched from DuckDB
     (``card``: :func:`~riskmodel.features.daily.card_binned`; students not on the roster
-    are dropped, as by the spine's left join)."""
+    are dropped, as by the spine's left join). Merchants come as integer codes from
+    ``codes`` (:func:`merchant_codes`, of ``card`` when None): no string column to fetch
+    and encode; equal ids get equal codes, NULL gets -1."""
     import ibis
 
-    # merchants as integer codes, joined in DuckDB (a few hundred distinct ids): no string
-    # column to fetch and encode; equal ids get equal codes, NULL gets -1
-    ids = card.select("merchant_id").filter(card.merchant_id.notnull()).distinct()
-    codes = ids.select(code_merchant=ids.merchant_id, mcode=ibis.row_number().over(order_by=ids.merchant_id))
+    codes = merchant_codes(con, card) if codes is None else codes
     j = card.join(idx, "student_id")
     j = j.left_join(codes, j.merchant_id == codes.code_merchant)
     cat = ibis.cases((j.category == "canteen", 0), (j.category == "supermarket", 1),
                      (j.category == "bathhouse", 2), else_=3)
-    return con.to_pyarrow(j.select("sidx", "day", cat=cat, mcode=j.mcode.fill_null(-1).cast("int64"),
+    return con.to_pyarrow(j.select("sidx", "sec", cat=cat, mcode=j.mcode.fill_null(-1).cast("int64"),
                                    amount=j.amount.fill_null(0.0), cslot=j.cslot.fill_null(-1),
                                    cbin=j.cbin.fill_null(-1)))
 
@@ -187,10 +204,10 @@ def card_day_grid(tbl: Any, first_day: int, n_days: int, n_students: int) -> dic
     SQL sum; sums may differ from DuckDB's in the last bits (another summation order)."""
     import pyarrow as pa
 
-    col = {c: tbl.column(c).to_numpy() for c in ("sidx", "day", "cat", "mcode", "amount", "cslot", "cbin")}
+    col = {c: tbl.column(c).to_numpy() for c in ("sidx", "sec", "cat", "mcode", "amount", "cslot", "cbin")}
     del tbl
     count, slots, spend, has_cat, total, merchants, bins = card_day_sums(
-        col["sidx"], col["day"], col["cat"], col["mcode"], col["amount"], col["cslot"], col["cbin"],
+        col["sidx"], col["sec"] // DAY_S, col["cat"], col["mcode"], col["amount"], col["cslot"], col["cbin"],
         first_day, n_days, n_students, len(MEAL_BIN_HOURS) - 1)
     del col
     present = _Validity(count > 0)
@@ -269,12 +286,12 @@ def _time_bits(n_students: int, span_s: int) -> int | None:
     return time_bits
 
 
-def packed_event_times(con: Any, times: ir.Table, idx: ir.Table, base: int, time_bits: int) -> np.ndarray:
-    """Every event as one int64 packed by DuckDB: student index, seconds since ``base``
-    doubled, library-entry flag (see :func:`_activity_columns`)."""
-    j = times.join(idx, "student_id")
-    key = (j.sidx * (1 << time_bits) + (j.sec - base) * 2 + j.lib).name("key")
-    return con.to_pyarrow(j.select(key)).column("key").to_numpy()
+def pack_event_times(sidx: np.ndarray, sec: np.ndarray, base: int, time_bits: int,
+                     entry: np.ndarray | int = 0) -> np.ndarray:
+    """Events as int64 keys: student index, seconds since ``base`` doubled, library-entry
+    flag (see :func:`_activity_columns`); one sort orders them by student, then time, an
+    entry after another event of the same second."""
+    return (sidx.astype(np.int64) << time_bits) + (sec.astype(np.int64) - base) * 2 + entry
 
 
 class _Pipeline:
@@ -333,18 +350,17 @@ def _part_columns(tbl: Any, ids: Any, first_day: int, n_days: int) -> dict[str, 
 def _activity_columns(packed: np.ndarray, time_bits: int, n_days: int, n_students: int,
                       library: bool) -> dict[str, Any]:
     """``activity_span_min``, ``activity_quiet_min`` and (when ``library``) ``library_minutes``
-    as grid columns, from the packed event keys of :func:`packed_event_times`: numpy sorts
-    them (a SIMD sort of one int64 column; an entry sorts after another event of the same
+    as grid columns, from every event's key of :func:`pack_event_times`: numpy sorts them in
+    place (a SIMD sort of one int64 column; an entry sorts after another event of the same
     second, as the ibis stream orders it), then one compiled pass
     (:func:`~riskmodel.features.grid_kernels.activity_sums`) takes the definitions of
     :func:`riskmodel.features.daily.activity_daily` with neighbours in the sorted array
     instead of a window."""
     import pyarrow as pa
 
-    packed = np.sort(packed)
+    packed.sort()
     span, has_span, quiet, has_quiet, stay, has_stay = activity_sums(
         packed, time_bits, n_days, n_students, LIBRARY_STAY_CAP_S)
-    del packed
     out = {"activity_span_min": _dense(pa.float64(), span / 60, has_span),
            "activity_quiet_min": _dense(pa.float64(), quiet / 60, has_quiet)}
     if library:
@@ -354,22 +370,26 @@ def _activity_columns(packed: np.ndarray, time_bits: int, n_days: int, n_student
 
 def grid_spine(con: Any, students: ir.Table, parts: Sequence[ir.Table], present: Sequence[str],
                door_before: ir.Table | None, first_day: int, last_day: int, lookback: int,
-               times: ir.Table | None = None, library: bool = False,
+               activity: bool = False, library: ir.Table | None = None,
                card: ir.Table | None = None, door: ir.Table | None = None,
-               network: ir.Table | None = None, workers: int = 1) -> ir.Table | None:
+               network: ir.Table | None = None, workers: int = 1,
+               merchants: ir.Table | None = None) -> ir.Table | None:
     """The spine of :func:`~riskmodel.features.daily.daily_expr` (student_id, day, date,
     observed_<prefix>, door_carried, and every column of ``parts``) as a temporary DuckDB
     table, or None when the roster has NULL or repeated ids (use the ibis spine).
 
     ``parts`` are the per-source aggregates keyed by (student_id, day), each with its
     ``<prefix>_n`` event count for the observed flags; the door night part carries
-    ``door_code_all`` (state after the night's last event). ``times``
-    (:func:`~riskmodel.features.daily.event_times`) adds the activity channels and, when
-    ``library``, the library minutes (:func:`_activity_columns`); ``card``
-    (:func:`~riskmodel.features.daily.card_binned`) the card day aggregates
-    (:func:`card_day_grid`), ``door`` and ``network`` theirs (:func:`door_grid`,
-    :func:`network_grid`). The numpy kernels run on ``workers`` threads while DuckDB fetches
-    the next source (same table whatever ``workers`` is).
+    ``door_code_all`` (state after the night's last event). ``card``
+    (:func:`~riskmodel.features.daily.card_binned`) adds the card day aggregates
+    (:func:`card_day_grid`; ``merchants``: the campus' :func:`merchant_codes`), ``door`` and
+    ``network`` theirs (:func:`door_grid`, :func:`network_grid`). ``activity`` adds the
+    activity channels and, with ``library`` (:func:`~riskmodel.features.daily.library_times`),
+    the library minutes (:func:`_activity_columns`), from the times of the events the
+    kernels fetched (so ``card``, ``door`` and ``network`` must be given for each present
+    source): the events of :func:`~riskmodel.features.daily.event_times`, read once. The
+    compiled kernels run on ``workers`` threads while DuckDB fetches the next source (same
+    table whatever ``workers`` is).
     """
     import pyarrow as pa
 
@@ -377,7 +397,7 @@ def grid_spine(con: Any, students: ir.Table, parts: Sequence[ir.Table], present:
     if ids is None:
         return None
     n_students, n_days = len(ids), last_day - first_day + 1
-    time_bits = _time_bits(n_students, (n_days + 3) * DAY_S) if times is not None else 0
+    time_bits = _time_bits(n_students, (n_days + 3) * DAY_S) if activity else 0
     if time_bits is None:
         return None
     days = np.arange(first_day, last_day + 1, dtype="int64")
@@ -386,26 +406,50 @@ def grid_spine(con: Any, students: ir.Table, parts: Sequence[ir.Table], present:
         "day": pa.array(np.tile(days, n_students)),
         "date": pa.array(np.tile(day_to_timestamp(days).values.astype("datetime64[ns]"), n_students)),
     }
-    idx = _index_table(con, ids) if any(x is not None for x in (card, times, door, network)) else None
+    idx = _index_table(con, ids) if any(x is not None for x in (card, library, door, network)) else None
     shape = (first_day, n_days, n_students)
+
+    def keys(sidx: np.ndarray, sec: np.ndarray, entry: np.ndarray | int = 0) -> list[np.ndarray]:
+        """The events' activity keys, when the activity channels are asked for."""
+        return [pack_event_times(sidx, sec, (first_day - 1) * DAY_S, time_bits, entry)] if activity else []
+
+    def card_kernel(tbl: Any) -> tuple[dict[str, Any], list[np.ndarray]]:
+        times = keys(tbl.column("sidx").to_numpy(), tbl.column("sec").to_numpy())
+        return card_day_grid(tbl, *shape), times
+
+    def door_kernel(ev: dict[str, np.ndarray]) -> tuple[dict[str, Any], list[np.ndarray]]:
+        return door_grid(ev, *shape), keys(ev["sidx"], ev["sec"])
+
+    def network_kernel(ev: dict[str, np.ndarray]) -> tuple[dict[str, Any], list[np.ndarray]]:
+        # a session's start and its end capped at 24 h are events of the activity stream
+        capped = np.minimum(ev["e"], ev["s"] + DAY_S)
+        return network_grid(ev, *shape), keys(ev["sidx"], ev["s"]) + keys(ev["sidx"], capped)
+
     run = _Pipeline(workers)
     try:
         for part in parts:
-            run.submit(partial(con.to_pyarrow, part), lambda tbl: _part_columns(tbl, ids, first_day, n_days))
+            run.submit(partial(con.to_pyarrow, part), lambda tbl: (_part_columns(tbl, ids, first_day, n_days), []))
         if card is not None:
-            run.submit(lambda: card_events(con, card, idx), lambda tbl: card_day_grid(tbl, *shape))
+            run.submit(lambda: card_events(con, card, idx, merchants), card_kernel)
         if door is not None:
-            run.submit(lambda: fetch_events(con, door, idx, DOOR_COLUMNS), lambda ev: door_grid(ev, *shape))
+            run.submit(lambda: fetch_events(con, door, idx, DOOR_COLUMNS), door_kernel)
         if network is not None:
-            run.submit(lambda: fetch_events(con, network, idx, NETWORK_COLUMNS), lambda ev: network_grid(ev, *shape))
-        if times is not None:
-            run.submit(lambda: packed_event_times(con, times, idx, (first_day - 1) * DAY_S, time_bits),
-                       lambda packed: _activity_columns(packed, time_bits, n_days, n_students, library))
+            run.submit(lambda: fetch_events(con, network, idx, NETWORK_COLUMNS), network_kernel)
+        if activity and library is not None:
+            run.submit(lambda: fetch_events(con, library, idx, ("sec", "lib")),
+                       lambda ev: ({}, keys(ev["sidx"], ev["sec"], ev["lib"])))
         results = run.collect()
     finally:
         run.close()
+    if activity:
+        times = [k for _, ks in results for k in ks]
+        packed = np.concatenate(times) if times else np.zeros(0, dtype=np.int64)
+        del times
+        results = [(res, []) for res, _ in results]
+        results.append((_activity_columns(packed, time_bits, n_days, n_students, library is not None), []))
+        del packed
     data: dict[str, Any] = {}
-    for k, res in enumerate(results):
+    for k, (res, _) in enumerate(results):
         for name, col in res.items():
             if k >= len(parts) or name not in data:  # among parts the first wins, as the ibis spine's joins
                 data[name] = col
@@ -454,12 +498,76 @@ def _neighbour_with_other(part: np.ndarray, tod: np.ndarray, who: np.ndarray, wi
     return out
 
 
-def shared_meals_grid(con: Any, can: ir.Table, within_s: int, workers: int = 1) -> ir.Table | None:
-    """``card_meals_accompanied`` per student and day from the canteen meal swipes ``can``
-    (:func:`riskmodel.features.daily.canteen_swipes`): the rows and values of
+#: the widest packed sort key of the shared meals (bits; an int64 holds 63)
+PACKED_KEY_BITS = 63
+
+
+def _bits(n: int) -> int:
+    """Bits to hold the values 0..n-1."""
+    return max(int(n - 1).bit_length(), 1)
+
+
+def _accompanied_by_group(merchant: np.ndarray, day: np.ndarray, group: np.ndarray, tod: np.ndarray,
+                          who: np.ndarray, slot: np.ndarray, n_merchants: int, n_days: int, n_students: int,
+                          within_s: int) -> np.ndarray | None:
+    """The student-day-slots (``(who * n_days + day) * 3 + slot``, repeats possible) with a
+    swipe whose neighbour at the same place (merchant, day, ``group`` >= 0) in time order is
+    another student's within ``within_s`` seconds.
+
+    When place, time, student and slot fit in one int64 they are packed and sorted as one
+    column (a SIMD sort) and read back in one compiled pass
+    (:func:`~riskmodel.features.grid_kernels.pack_peer_keys`,
+    :func:`~riskmodel.features.grid_kernels.accompanied_slots`); otherwise an argsort of
+    (place, time), or None when even that key would not fit in 63 bits. Swipes of the same
+    place and second may come in any order (see :func:`shared_meals_grid`).
+    """
+    n_groups = int(group.max()) + 1 if len(group) else 0
+    if n_groups == 0:
+        return np.zeros(0, dtype=np.int64)
+    tod_bits, who_bits = _bits(DAY_S), _bits(n_students)
+    place_bits = _bits(n_merchants * n_days * n_groups)
+    if place_bits + tod_bits + who_bits + 2 <= PACKED_KEY_BITS:
+        keys = pack_peer_keys(merchant, day, group, tod, who, slot, n_days, n_groups, tod_bits, who_bits)
+        keys.sort()
+        return accompanied_slots(keys, tod_bits, who_bits, n_groups, n_days, within_s)
+    if place_bits + tod_bits > 62:
+        return None
+    rows = np.flatnonzero(group >= 0)  # no room / class: never accompanied by that group
+    place = (merchant[rows] * n_days + day[rows]) * n_groups + group[rows]
+    order = np.argsort(place * DAY_S + tod[rows])
+    rows, place = rows[order], place[order]
+    acc = _neighbour_with_other(place, tod[rows], who[rows], within_s)
+    return ((who[rows] * n_days + day[rows]) * 3 + slot[rows])[acc]
+
+
+def peer_index(con: Any, students: ir.Table) -> tuple[Any, ir.Table] | None:
+    """(sorted roster ids, table ``student_id, who, room, cls``): each student's row in the
+    roster and integer codes of the dorm room and class (-1: none), as a small temporary
+    table; None when a roster id is NULL or repeated."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    roster = con.to_pyarrow(students.select("student_id", "class_id", "dorm_room"))
+    ids = roster.column("student_id").combine_chunks()
+    if ids.null_count or pc.count_distinct(ids).as_py() != len(ids):
+        return None
+    roster = roster.take(pc.sort_indices(ids))
+    ids = roster.column("student_id").combine_chunks()
+    return ids, temp_arrow_table(con, pa.table({
+        "student_id": ids, "who": np.arange(len(ids), dtype="int64"),
+        "room": _codes(roster.column("dorm_room")), "cls": _codes(roster.column("class_id"))}), "rm_peer_index")
+
+
+def shared_meals_grid(con: Any, card: ir.Table, students: ir.Table, within_s: int, workers: int = 1,
+                      merchants: ir.Table | None = None) -> ir.Table | None:
+    """``card_meals_accompanied`` per student and day from the card swipes ``card``
+    (:func:`riskmodel.features.daily._card_prepared`; canteen swipes in a meal slot of
+    students on the roster ``students`` count): the rows and values of
     :func:`riskmodel.features.daily.card_shared`, with one numpy sort per peer group (room,
-    class) instead of two windows over every swipe. None (use the windows) when the sort key
-    would not fit in 63 bits.
+    class) instead of two windows over every swipe. DuckDB fetches integers only: the
+    student's roster row and peer group codes (:func:`peer_index`) and the merchant code
+    (``merchants``, :func:`merchant_codes`). None (use the windows) when a roster id is NULL
+    or repeated, or the sort key would not fit in 63 bits.
 
     Which of several swipes in the same second comes first does not change the result: a
     student whose swipe shares a second with another student's is next to one of them in
@@ -468,51 +576,44 @@ def shared_meals_grid(con: Any, can: ir.Table, within_s: int, workers: int = 1) 
     """
     import pyarrow as pa
 
-    tbl = con.to_pyarrow(can.select("student_id", "merchant_id", "day", "tod", "slot", "class_id", "dorm_room"))
+    index = peer_index(con, students)
+    if index is None:
+        return None
+    ids, peers = index
+    codes = merchant_codes(con, card) if merchants is None else merchants
+    can = card.filter(card.canteen & card.slot.notnull())
+    j = can.join(peers, "student_id")
+    j = j.left_join(codes, j.merchant_id == codes.code_merchant)
+    tbl = con.to_pyarrow(j.select("who", "day", "tod", "slot", "room", "cls",
+                                  merchant=j.mcode.fill_null(-1).cast("int64") + 1))
     if tbl.num_rows == 0:
         empty = {"student_id": pa.array([], pa.string()), "day": pa.array([], pa.int64()),
                  "card_meals_accompanied": pa.array([], pa.int64())}
         return temp_arrow_table(con, pa.table(empty), "rm_shared_meals")
-    who = _codes(tbl.column("student_id"))
-    merchant = _codes(tbl.column("merchant_id"))
-    day = tbl.column("day").to_numpy()
-    day = day - day.min()
-    tod = tbl.column("tod").to_numpy()
+    col = {c: tbl.column(c).to_numpy() for c in tbl.column_names}
+    del tbl
+    first_day = int(col["day"].min())
+    day = col["day"] - first_day
     n_days = int(day.max()) + 1
+    n_merchants = int(col["merchant"].max()) + 1
 
-    def accompanied(group: str) -> tuple[np.ndarray, np.ndarray] | None:
-        """(rows, accompanied by someone of the same ``group``), or None when the sort key
-        would not fit in 63 bits."""
-        code = _codes(tbl.column(group))
-        n_groups = int(code.max()) + 1
-        bits = sum(int(np.ceil(np.log2(x + 1))) for x in (int(merchant.max()) + 1, n_days, n_groups, DAY_S))
-        if bits > 62:
-            return None
-        rows = np.flatnonzero(code >= 0)  # no room / class: never accompanied by that group
-        part = (merchant[rows] * n_days + day[rows]) * n_groups + code[rows]
-        order = np.argsort(part * DAY_S + tod[rows], kind="stable")
-        rows, part = rows[order], part[order]
-        return rows, _neighbour_with_other(part, tod[rows], who[rows], within_s)
+    def accompanied(group: str) -> np.ndarray | None:
+        return _accompanied_by_group(col["merchant"], day, col[group], col["tod"], col["who"], col["slot"],
+                                     n_merchants, n_days, len(ids), within_s)
 
-    groups = ("dorm_room", "class_id")
+    groups = ("room", "cls")
     if workers > 1:  # the two peer groups on threads (numpy releases the GIL while sorting)
         with ThreadPoolExecutor(min(workers, len(groups)), thread_name_prefix="rm-shared") as pool:
             found = list(pool.map(accompanied, groups))
     else:
         found = [accompanied(g) for g in groups]
-    acc = np.zeros(tbl.num_rows, dtype=bool)
-    for res in found:
-        if res is None:
-            return None
-        acc[res[0]] |= res[1]
+    if any(f is None for f in found):
+        return None
     # a meal slot is shared when any of its swipes is; count the shared slots per student-day
-    student_day = who * n_days + day
-    shared_slots = _distinct((student_day * 3 + tbl.column("slot").to_numpy())[acc]) // 3
-    order = np.argsort(student_day)
-    first_row = order[np.concatenate(([True], np.diff(student_day[order]) != 0))]
-    days_seen = student_day[first_row]
-    counts = np.bincount(np.searchsorted(days_seen, shared_slots), minlength=len(days_seen))
-    take = pa.array(first_row)
+    student_days = _distinct(col["who"] * n_days + day)  # every student-day with a swipe, 0 or more shared
+    shared_slots = _distinct(np.concatenate(found)) // 3  # type: ignore[arg-type]
+    counts = np.bincount(np.searchsorted(student_days, shared_slots), minlength=len(student_days))
     return temp_arrow_table(con, pa.table({
-        "student_id": tbl.column("student_id").take(take), "day": tbl.column("day").take(take),
+        "student_id": ids.take(pa.array(student_days // n_days)),
+        "day": pa.array(student_days % n_days + first_day),
         "card_meals_accompanied": pa.array(counts.astype("int64"))}), "rm_shared_meals")

@@ -35,6 +35,7 @@ from riskmodel.features.census import census_expr
 from riskmodel.features.config import FeatureConfig
 from riskmodel.features.context import calendar_expr, leave_expr
 from riskmodel.features.daily import card_shared, daily_expr, events_in_period
+from riskmodel.features.daily_grid import merchant_codes
 from riskmodel.features.peers import peer_columns
 from riskmodel.features.registry import (
     CHANNELS_BY_NAME,
@@ -258,15 +259,18 @@ def _daily_chunks(con: Any, tables: Mapping[str, ir.Table], first: int, last: in
     """(daily table expression, chunk) per chunk of students; the shared meals are computed
     on the whole campus first (they need every student's roommates and classmates)."""
     chunks = student_chunks(con, tables["students"], cfg.chunk_size(last - first + 1))
-    shared = None
-    if len(chunks) > 1 and "card_transactions" in tables and (channels is None or "card_meals_accompanied" in channels):
+    shared = merchants = None
+    if len(chunks) > 1 and "card_transactions" in tables:
         cut = events_in_period(tables, first, last)
-        shared = card_shared(cut["card_transactions"], cut["students"], cfg, con).cache()
+        if is_duckdb(con) and cfg.numpy_kernels:  # coded once, not once per chunk
+            merchants = merchant_codes(con, cut["card_transactions"])
+        if channels is None or "card_meals_accompanied" in channels:
+            shared = card_shared(cut["card_transactions"], cut["students"], cfg, con, merchants=merchants).cache()
     for k, chunk in enumerate(chunks):
         part = _restrict(tables, chunk)
         # yielded without a local name: the suspended generator must not keep the chunk's
         # in-memory spine alive while the caller works on the chunk
-        yield daily_expr(part, first, last, cfg, con, channels=channels,
+        yield daily_expr(part, first, last, cfg, con, channels=channels, merchants=merchants,
                          shared=None if shared is None else _restrict({"s": shared}, chunk)["s"])[0], chunk
         if on_chunk is not None:
             on_chunk(k + 1, len(chunks))

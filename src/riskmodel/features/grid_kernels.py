@@ -282,3 +282,57 @@ def segment_term_sums(key: np.ndarray, valid: np.ndarray, x: np.ndarray, i: np.n
         if want[5]:
             out[5, k] += s * i[r]
     return out
+
+
+@njit(cache=True, nogil=True)
+def pack_peer_keys(merchant: np.ndarray, day: np.ndarray, group: np.ndarray, tod: np.ndarray, who: np.ndarray,
+                   slot: np.ndarray, n_days: int, n_groups: int, tod_bits: int, who_bits: int) -> np.ndarray:
+    """One int64 per canteen swipe of a student with a peer group (``group`` >= 0): place
+    (merchant, day, group), time of day, student and meal slot, packed so that one sort
+    orders the swipes by place, then time (:func:`accompanied_slots` reads them back)."""
+    n = 0
+    for i in range(len(group)):
+        if group[i] >= 0:
+            n += 1
+    out = np.empty(n, np.int64)
+    k = 0
+    for i in range(len(group)):
+        g = group[i]
+        if g >= 0:
+            place = (merchant[i] * n_days + day[i]) * n_groups + g
+            out[k] = (((place << tod_bits | tod[i]) << who_bits | who[i]) << 2) | slot[i]
+            k += 1
+    return out
+
+
+@njit(cache=True, nogil=True)
+def accompanied_slots(keys: np.ndarray, tod_bits: int, who_bits: int, n_groups: int, n_days: int,
+                      within: int) -> np.ndarray:
+    """From the sorted keys of :func:`pack_peer_keys`: the student-day-slots
+    (``(who * n_days + day) * 3 + slot``) of the swipes whose previous or next swipe at the
+    same place is another student's within ``within`` seconds (repeats possible)."""
+    n = len(keys)
+    tod_mask = (np.int64(1) << tod_bits) - 1
+    who_mask = (np.int64(1) << who_bits) - 1
+    place_shift = 2 + who_bits + tod_bits
+    out = np.empty(n, np.int64)
+    k = 0
+    for i in range(n):
+        key = keys[i]
+        place = key >> place_shift
+        t = (key >> (2 + who_bits)) & tod_mask
+        w = (key >> 2) & who_mask
+        near = False
+        if i > 0:
+            prev = keys[i - 1]
+            near = ((prev >> place_shift) == place and ((prev >> 2) & who_mask) != w
+                    and t - ((prev >> (2 + who_bits)) & tod_mask) <= within)
+        if not near and i + 1 < n:
+            nxt = keys[i + 1]
+            near = ((nxt >> place_shift) == place and ((nxt >> 2) & who_mask) != w
+                    and ((nxt >> (2 + who_bits)) & tod_mask) - t <= within)
+        if near:
+            day = (place // n_groups) % n_days
+            out[k] = (w * n_days + day) * 3 + (key & 3)
+            k += 1
+    return out[:k]
