@@ -212,7 +212,7 @@ def window_features_grid(sums: SegmentSums, as_of_days: Sequence[int], seg_of: M
     def at_0(kind: str, ch: str) -> np.ndarray:
         return sums.sums[tname(kind, ch)][:, col0]
 
-    def delta(o: int) -> Any:
+    def delta(o: int, at_0: Callable[[str, str], np.ndarray] = at_0) -> Any:
         col, present = at[o]
 
         def tv(kind: str, ch: str) -> np.ndarray:
@@ -223,10 +223,21 @@ def window_features_grid(sums: SegmentSums, as_of_days: Sequence[int], seg_of: M
         flat = np.broadcast_to(np.asarray(x, dtype="float64"), (n_students, len(asof))).ravel()
         return pa.array(flat, mask=np.isnan(flat))
 
-    def window_columns(group: Sequence[FeatureSpec]) -> dict[str, Any]:
+    def window_columns(groups: Sequence[Sequence[FeatureSpec]]) -> dict[str, Any]:
+        """The features of ``groups`` (the specs of one channel each): a term's students x
+        as-of gathers are taken once per group and dropped after it (all of a chunk's
+        would take GBs)."""
+        out: dict[str, Any] = {}
         with np.errstate(all="ignore"):  # both branches of an ifelse are evaluated
-            return {s.name: column(formula(delta(int(s.window_days)), s, at_0, NUMPY_OPS))  # type: ignore[arg-type]
-                    for s in group}
+            for group in groups:
+                at_0_once = _memo(at_0)
+                tv_by_window: dict[int, Any] = {}
+                for s in group:
+                    o = int(s.window_days)  # type: ignore[arg-type]
+                    if o not in tv_by_window:
+                        tv_by_window[o] = _memo(delta(o, at_0_once))
+                    out[s.name] = column(formula(tv_by_window[o], s, at_0_once, NUMPY_OPS))
+        return out
 
     def change_columns() -> dict[str, Any]:
         with np.errstate(all="ignore"):
@@ -234,7 +245,11 @@ def window_features_grid(sums: SegmentSums, as_of_days: Sequence[int], seg_of: M
                 sums, asof, seg_of, ch_specs, delta(recent) if recent else None, blocks, lookup_days,
                 scale_floors, min_blocks).items()}
 
-    tasks: list[Callable[[], dict[str, Any]]] = [partial(window_columns, win_specs[k::workers])
+    by_channel: dict[str, list[FeatureSpec]] = {}
+    for s in win_specs:
+        by_channel.setdefault(str(s.channel), []).append(s)
+    channel_groups = list(by_channel.values())
+    tasks: list[Callable[[], dict[str, Any]]] = [partial(window_columns, channel_groups[k::workers])
                                                  for k in range(workers)]
     if ch_specs:
         tasks.append(change_columns)
@@ -254,6 +269,18 @@ def window_features_grid(sums: SegmentSums, as_of_days: Sequence[int], seg_of: M
     }
     cols.update({s.name: out[s.name] for s in specs})
     return pa.table(cols)
+
+
+def _memo(f: Callable[[str, str], np.ndarray]) -> Callable[[str, str], np.ndarray]:
+    """``f`` computed once per (term kind, channel)."""
+    seen: dict[tuple[str, str], np.ndarray] = {}
+
+    def once(kind: str, ch: str) -> np.ndarray:
+        key = (kind, ch)
+        if key not in seen:
+            seen[key] = f(kind, ch)
+        return seen[key]
+    return once
 
 
 def _change_scores(sums: SegmentSums, asof: np.ndarray, seg_of: Mapping[tuple[int, int], int],
