@@ -119,6 +119,41 @@ def test_daily_segment_sums_by_hand() -> None:
     np.testing.assert_array_equal(got.sums["si__x"], [[20.0, 80.0], [2.0, 14.0]])
 
 
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**16), n_students=st.integers(1, 4), n_days=st.integers(1, 20),
+       n_cuts=st.integers(0, 6), nan_share=st.sampled_from([0.0, 0.3, 1.0]))
+def test_daily_segment_sums_read_arrow_chunks_in_place(seed: int, n_students: int, n_days: int, n_cuts: int,
+                                                      nan_share: float) -> None:
+    """Values and validity bitmaps are read from the Arrow chunks in place (slices with
+    offsets, chunks without NULLs, all-NULL chunks, an integer column cast to float): the
+    sums equal ``np.bincount`` of the same terms, bit for bit, however the table is cut."""
+    import pyarrow as pa
+
+    rng = np.random.default_rng(seed)
+    n = n_students * n_days
+    day = np.tile(np.arange(n_days), n_students)
+    x = rng.integers(0, 5, n) * 0.37
+    x[rng.random(n) < nan_share] = np.nan
+    table = pa.table({"student_id": np.repeat([f"S{k}" for k in range(n_students)], n_days), "day": day,
+                      "x": pa.array(x, mask=np.isnan(x)), "y": rng.integers(0, 9, n)})
+    cuts = np.unique(np.concatenate(([0, n], rng.integers(0, n + 1, n_cuts))))
+    batch = table.combine_chunks().to_batches()[0]
+    chunked = pa.Table.from_batches([batch.slice(a, b - a) for a, b in zip(cuts[:-1], cuts[1:], strict=True)])
+    lookup = np.unique(np.append(rng.integers(0, n_days, 3), n_days - 1))
+    terms = [(k, c) for c in ("x", "y") for k in ("n", "s", "q", "ni", "nii", "si")]
+    got = daily_segment_sums(chunked, 0, n_days - 1, lookup, terms)
+    assert got is not None
+    key = np.repeat(np.arange(n_students), n_days) * len(lookup) + np.searchsorted(lookup, day)
+    i = day.astype("float64")
+    for c, v in (("x", x), ("y", table.column("y").to_numpy().astype("float64"))):
+        ok = ~np.isnan(v)
+        cnt, val = ok.astype("float64"), np.where(ok, v, 0.0)
+        weights = {"n": cnt, "s": val, "q": val * val, "ni": cnt * i, "nii": cnt * i * i, "si": val * i}
+        for k, w in weights.items():
+            want = np.cumsum(np.bincount(key, w, minlength=n_students * len(lookup)).reshape(n_students, -1), axis=1)
+            np.testing.assert_array_equal(got.sums[f"{k}__{c}"], want, err_msg=f"{k}__{c}")
+
+
 @settings(max_examples=60, deadline=None)
 @given(rows=st.lists(st.lists(st.one_of(st.none(), st.floats(-1e3, 1e3)), min_size=1, max_size=9),
                      min_size=1, max_size=5))

@@ -285,6 +285,35 @@ def segment_term_sums(key: np.ndarray, valid: np.ndarray, x: np.ndarray, i: np.n
 
 
 @njit(cache=True, nogil=True)
+def add_segment_terms(out: np.ndarray, key: np.ndarray, bits: np.ndarray, bit_offset: int, has_nulls: bool,
+                      x: np.ndarray, i: np.ndarray, want: np.ndarray) -> None:
+    """:func:`segment_term_sums` of a run of rows added into ``out``, reading the values and
+    the validity of an Arrow array in place: ``x`` its values (garbage at NULLs), ``bits``
+    its validity bitmap from bit ``bit_offset`` (read only when ``has_nulls``). Runs added
+    one after another in row order give the sums of :func:`segment_term_sums` bit for bit."""
+    for r in range(len(key)):
+        k = key[r]
+        ok = True
+        if has_nulls:
+            b = bit_offset + r
+            ok = (bits[b >> 3] >> (b & 7)) & 1 == 1
+        n = 1.0 if ok else 0.0
+        s = x[r] if ok else 0.0
+        if want[0]:
+            out[0, k] += n
+        if want[1]:
+            out[1, k] += s
+        if want[2]:
+            out[2, k] += s * s
+        if want[3]:
+            out[3, k] += n * i[r]
+        if want[4]:
+            out[4, k] += n * i[r] * i[r]
+        if want[5]:
+            out[5, k] += s * i[r]
+
+
+@njit(cache=True, nogil=True)
 def pack_peer_keys(merchant: np.ndarray, day: np.ndarray, group: np.ndarray, tod: np.ndarray, who: np.ndarray,
                    slot: np.ndarray, n_days: int, n_groups: int, tod_bits: int, who_bits: int) -> np.ndarray:
     """One int64 per canteen swipe of a student with a peer group (``group`` >= 0): place

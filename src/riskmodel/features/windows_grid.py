@@ -23,9 +23,24 @@ from typing import Any
 
 import numpy as np
 
-from riskmodel.features.grid_kernels import SEGMENT_TERMS, segment_term_sums
+from riskmodel.features.grid_kernels import SEGMENT_TERMS, add_segment_terms, segment_term_sums
 from riskmodel.features.registry import FeatureSpec
 from riskmodel.features.window_math import MIN_BLOCK_DAYS, NUMPY_OPS, change_z, formula, tname
+
+
+def _values_in_place(part: Any) -> tuple[np.ndarray, int, np.ndarray]:
+    """(validity bitmap, its first bit, values) of a float64 Arrow array, without a copy
+    when Arrow holds both buffers (the bitmap is empty when there is no NULL); otherwise a
+    bitmap and values built from it."""
+    validity, values = part.buffers()[:2]
+    n = len(part)
+    if values is not None and (part.null_count == 0 or validity is not None):
+        x = np.frombuffer(values, dtype=np.float64, count=part.offset + n)[part.offset:]
+        if part.null_count == 0:
+            return np.zeros(0, dtype=np.uint8), 0, x
+        return np.frombuffer(validity, dtype=np.uint8), part.offset, x
+    valid = part.is_valid().to_numpy(zero_copy_only=False)
+    return np.packbits(valid, bitorder="little"), 0, part.to_numpy(zero_copy_only=False)
 
 
 @dataclass(frozen=True)
@@ -132,16 +147,23 @@ def daily_segment_sums(daily: Any, first_day: int, last_day: int, lookup_days: n
 
     def channel_sums(ch: str) -> dict[str, np.ndarray]:
         col = pc.cast(daily.column(ch), pa.float64())
-        valid = col.is_valid().to_numpy(zero_copy_only=False)
-        x = col.to_numpy(zero_copy_only=False)  # NaN at NULLs
-        if not every:
-            valid, x = valid[rows], x[rows]
         kinds = by_channel[ch]
         unknown = sorted(set(kinds) - set(SEGMENT_TERMS))
         if unknown:
             raise ValueError(f"unknown window terms {unknown} for {ch!r}")
         want = np.array([k in kinds for k in SEGMENT_TERMS])
-        w = segment_term_sums(key, valid, x, i, want, n_students * n_segs)
+        if every:  # read each Arrow chunk's values and validity in place, no copy
+            w = np.zeros((len(SEGMENT_TERMS), n_students * n_segs), np.float64)
+            start = 0
+            for part in col.chunks:
+                end = start + len(part)
+                bits, offset, x = _values_in_place(part)
+                add_segment_terms(w, key[start:end], bits, offset, len(bits) > 0, x, i[start:end], want)
+                start = end
+        else:
+            valid = col.is_valid().to_numpy(zero_copy_only=False)[rows]
+            x = col.to_numpy(zero_copy_only=False)[rows]  # NaN at NULLs
+            w = segment_term_sums(key, valid, x, i, want, n_students * n_segs)
         return {tname(kind, ch): np.cumsum(w[SEGMENT_TERMS.index(kind)].reshape(n_students, n_segs), axis=1)
                 for kind in kinds}
 
