@@ -256,6 +256,24 @@ def activity_sums(packed: np.ndarray, time_bits: int, n_days: int, n_students: i
 SEGMENT_TERMS = ("n", "s", "q", "ni", "nii", "si")
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _add_terms(out: np.ndarray, k: int, n: float, s: float, day: float, want: np.ndarray) -> None:
+    """Add one daily row's terms (n = value present, s = value or 0, day number ``day``) to
+    cell ``k``: the rows of :data:`SEGMENT_TERMS` that ``want`` marks."""
+    if want[0]:
+        out[0, k] += n
+    if want[1]:
+        out[1, k] += s
+    if want[2]:
+        out[2, k] += s * s
+    if want[3]:
+        out[3, k] += n * day
+    if want[4]:
+        out[4, k] += n * day * day
+    if want[5]:
+        out[5, k] += s * day
+
+
 @njit(cache=True, nogil=True)
 def segment_term_sums(key: np.ndarray, valid: np.ndarray, x: np.ndarray, i: np.ndarray, want: np.ndarray,
                       n_cells: int) -> np.ndarray:
@@ -269,18 +287,7 @@ def segment_term_sums(key: np.ndarray, valid: np.ndarray, x: np.ndarray, i: np.n
         k = key[r]
         n = 1.0 if valid[r] else 0.0
         s = x[r] if valid[r] else 0.0
-        if want[0]:
-            out[0, k] += n
-        if want[1]:
-            out[1, k] += s
-        if want[2]:
-            out[2, k] += s * s
-        if want[3]:
-            out[3, k] += n * i[r]
-        if want[4]:
-            out[4, k] += n * i[r] * i[r]
-        if want[5]:
-            out[5, k] += s * i[r]
+        _add_terms(out, k, n, s, i[r], want)
     return out
 
 
@@ -299,18 +306,7 @@ def add_segment_terms(out: np.ndarray, key: np.ndarray, bits: np.ndarray, bit_of
             ok = (bits[b >> 3] >> (b & 7)) & 1 == 1
         n = 1.0 if ok else 0.0
         s = x[r] if ok else 0.0
-        if want[0]:
-            out[0, k] += n
-        if want[1]:
-            out[1, k] += s
-        if want[2]:
-            out[2, k] += s * s
-        if want[3]:
-            out[3, k] += n * i[r]
-        if want[4]:
-            out[4, k] += n * i[r] * i[r]
-        if want[5]:
-            out[5, k] += s * i[r]
+        _add_terms(out, k, n, s, i[r], want)
 
 
 @njit(cache=True, nogil=True)
