@@ -122,16 +122,29 @@ def temp_arrow_table(con: Any, arrow: Any, prefix: str) -> ir.Table:
     return out
 
 
+#: the Arrow table behind each live :func:`arrow_view` (keyed by the view's ibis operation)
+_view_arrow: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
+
+
 def arrow_view(con: Any, arrow: Any, prefix: str) -> ir.Table:
     """An Arrow table registered on DuckDB without a copy (a scan reads it in place),
     unregistered when the last expression using it is garbage-collected. Suits a table read
-    once by one projection; :func:`temp_arrow_table` suits one that is joined."""
+    once by one projection; :func:`temp_arrow_table` suits one that is joined.
+    :func:`to_arrow` hands the table itself back."""
     _temp_ids[0] += 1
     name = f"{prefix}_{_temp_ids[0]}"
     con.con.register(name, arrow)
     out = con.table(name)
     weakref.finalize(out.op(), _unregister, con, name)
+    _view_arrow[out.op()] = arrow
     return out
+
+
+def to_arrow(con: Any, expr: ir.Table) -> Any:
+    """The rows of ``expr`` as an Arrow table: the table itself when ``expr`` is an
+    :func:`arrow_view` as it was made (no scan, no copy), else what ``con`` computes."""
+    arrow = _view_arrow.get(expr.op())
+    return arrow if arrow is not None else con.to_pyarrow(expr)
 
 
 def _unregister(con: Any, name: str) -> None:

@@ -27,11 +27,12 @@ import ibis
 import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from riskmodel.features.asof import DAY_S, HOUR_S, NIGHT_SHIFT_S, day_to_timestamp
-from riskmodel.features.backends import is_duckdb, small_table
+from riskmodel.features.backends import arrow_view, is_duckdb, small_table
 from riskmodel.features.config import FeatureConfig
-from riskmodel.features.daily_grid import grid_spine, shared_meals_grid
+from riskmodel.features.daily_grid import daily_columns, grid_spine, shared_meals_grid
 from riskmodel.features.registry import (
     CHANNELS_BY_NAME,
     EVENT_SOURCES,
@@ -338,7 +339,7 @@ def events_in_period(tables: Mapping[str, ir.Table], first_day: int, last_day: i
 def daily_expr(tables: Mapping[str, ir.Table], first_day: int, last_day: int,
                cfg: FeatureConfig, con: Any = None, shared: ir.Table | None = None,
                channels: Collection[str] | None = None,
-               merchants: ir.Table | None = None) -> tuple[ir.Table, list[str]]:
+               merchants: ir.Table | None = None, in_memory: bool = False) -> tuple[ir.Table, list[str]]:
     """The daily table over days ``first_day..last_day`` (day indices, inclusive).
 
     Returns the expression (columns ``student_id, day, date, observed_<prefix>...,
@@ -348,6 +349,12 @@ def daily_expr(tables: Mapping[str, ir.Table], first_day: int, last_day: int,
     codes (:func:`~riskmodel.features.daily_grid.merchant_codes`, grid kernels only).
     ``channels`` keeps only those channels (and skips the shared-meal and event-stream steps
     when none of theirs is asked for).
+
+    ``in_memory`` (DuckDB with the numpy kernels) computes the table now, in numpy, and
+    returns a view of it (:func:`~riskmodel.features.backends.to_arrow` hands the Arrow
+    table back without a copy): for a caller that reads the table several times. Otherwise
+    the channel formulas are a projection that runs where the expression goes (a Parquet
+    write streams it, nothing is held).
     """
     want = None if channels is None else set(channels)
     unknown = sorted(want - set(CHANNELS_BY_NAME)) if want is not None else []
@@ -388,20 +395,30 @@ def daily_expr(tables: Mapping[str, ir.Table], first_day: int, last_day: int,
         nday = network_daily(tables["network_sessions"])
         parts.append(nday)
         marks.append(mark(nday, network_n=nday.network_n))
-    s = None
+    spine = None
     if use_grid:
         card = card_binned(tables["card_transactions"]) if card_part is not None else None
         door = door_times(tables["door_events"]) if "door_events" in tables else None
         net = network_times(tables["network_sessions"]) if "network_sessions" in tables else None
         by_kernel = [x for x in (card_part, dday if door is not None else None, dnight if door is not None else None,
                                  nday if net is not None else None) if x is not None]
-        s = grid_spine(con, students, [p for p in parts if not any(p is x for x in by_kernel)], present,
+        spine = grid_spine(con, students, [p for p in parts if not any(p is x for x in by_kernel)], present,
                        door_before, first_day, last_day, cfg.observed_lookback_days,
                        activity=need_stream,
                        library=library_times(tables["library_events"]) if "library_events" in tables else None,
                        card=card, door=door, network=net, workers=cfg.threads or os.cpu_count() or 1,
                        merchants=merchants)
-    if s is None:
+    if spine is not None and in_memory:  # the channel formulas in numpy on the in-memory spine
+        arrays = daily_columns(spine, present, shared="card_transactions" in tables and need_shared,
+                               stream=need_stream, workers=cfg.threads or os.cpu_count() or 1)
+        order = _channel_order(arrays, want)
+        heads = [c for c in arrays if c.startswith("observed_")]
+        out = pa.table({"student_id": spine.column("student_id"), "day": spine.column("day"),
+                        "date": spine.column("date"), **{c: arrays[c] for c in heads + order}})
+        return arrow_view(con, out, "rm_daily"), order
+    if spine is not None:  # the projection below runs where the expression goes (a Parquet write)
+        s = arrow_view(con, spine, "rm_daily_spine")
+    else:
         ev = event_stream(tables, cache=True) if need_stream else None
         if ev is not None:
             span, quiet, libmin = activity_daily(ev, first_day)
@@ -463,11 +480,16 @@ def daily_expr(tables: Mapping[str, ir.Table], first_day: int, last_day: int,
         any_flag = obs_any_expr(s, present)
         val("activity_span_min", s.activity_span_min, any_flag)
         val("activity_quiet_min", s.activity_quiet_min, any_flag)
-    order = [c.name for c in CHANNELS_BY_NAME.values() if c.name in cols and (want is None or c.name in want)]
+    order = _channel_order(cols, want)
     flags = [c for c in cols if c.startswith("observed_")]
     out = s.select("student_id", "day", "date", *[cols[f].name(f) for f in flags],
                    *[cols[c].name(c) for c in order])
     return out, order
+
+
+def _channel_order(cols: Collection[str], want: Collection[str] | None) -> list[str]:
+    """The channels among ``cols`` (those in ``want``, when given) in registry order."""
+    return [c.name for c in CHANNELS_BY_NAME.values() if c.name in cols and (want is None or c.name in want)]
 
 
 def _joined_spine(students: ir.Table, parts: Sequence[ir.Table], marks: Sequence[ir.Table],

@@ -20,9 +20,10 @@ is a full grid, so here:
 * the per-event loops are compiled (:mod:`riskmodel.features.grid_kernels`).
 
 DuckDB still reads and filters the events, joins the student index and computes the
-per-event expressions (epoch seconds, meal slot and bin, category); the channel formulas are
-the shared ibis projection. Tests build random campuses both ways and find the same table (spending sums
-up to their last bits: another summation order). The as-of rule is untouched: a grid row of
+per-event expressions (epoch seconds, meal slot and bin, category); the channel formulas of
+the ibis projection are computed in numpy on the spine (:func:`daily_columns`). Tests build
+random campuses both ways and find the same table (spending sums up to their last bits:
+another summation order). The as-of rule is untouched: a grid row of
 day d holds only what the ibis definitions put on day d.
 """
 
@@ -38,7 +39,7 @@ import ibis.expr.types as ir
 import numpy as np
 
 from riskmodel.features.asof import DAY_S, HOUR_S, day_to_timestamp
-from riskmodel.features.backends import arrow_view, temp_arrow_table
+from riskmodel.features.backends import temp_arrow_table
 from riskmodel.features.grid_kernels import (
     accompanied_slots,
     activity_sums,
@@ -48,7 +49,12 @@ from riskmodel.features.grid_kernels import (
     network_day_sums,
     pack_peer_keys,
 )
-from riskmodel.features.registry import EVENT_SOURCES, LIBRARY_STAY_CAP_S, MEAL_BIN_HOURS
+from riskmodel.features.registry import (
+    EVENT_SOURCES,
+    LIBRARY_STAY_CAP_S,
+    MEAL_BIN_HOURS,
+    RETURN_BINS,
+)
 
 KEY = ("student_id", "day")
 
@@ -375,8 +381,9 @@ def grid_spine(con: Any, students: ir.Table, parts: Sequence[ir.Table], present:
                network: ir.Table | None = None, workers: int = 1,
                merchants: ir.Table | None = None) -> ir.Table | None:
     """The spine of :func:`~riskmodel.features.daily.daily_expr` (student_id, day, date,
-    observed_<prefix>, door_carried, and every column of ``parts``) as a temporary DuckDB
-    table, or None when the roster has NULL or repeated ids (use the ibis spine).
+    observed_<prefix>, door_carried, and every column of ``parts``) as an Arrow table (the
+    channels come from it by :func:`daily_columns`), or None when the roster has NULL or
+    repeated ids (use the ibis spine).
 
     ``parts`` are the per-source aggregates keyed by (student_id, day), each with its
     ``<prefix>_n`` event count for the observed flags; the door night part carries
@@ -474,7 +481,158 @@ def grid_spine(con: Any, students: ir.Table, parts: Sequence[ir.Table], present:
         value, known = carried_grid(night, state, seed)
         cols["door_carried"] = pa.array(np.where(known, value, 0).astype("int64").ravel(), mask=~known.ravel())
     cols.update(data)
-    return arrow_view(con, pa.table(cols), "rm_daily_spine")
+    return pa.table(cols)
+
+
+def _spine_values(col: Any) -> tuple[np.ndarray, np.ndarray | None]:
+    """(values, validity) of a spine column read from its Arrow buffers: the values as
+    stored (a NULL slot holds anything; flags unpacked to bool), the validity as bools, or
+    None when there is no NULL."""
+    if hasattr(col, "num_chunks"):  # a table column: its one chunk is read in place
+        arr = col.chunk(0) if col.num_chunks == 1 else col.combine_chunks()
+    else:
+        arr = col
+    n, off = len(arr), arr.offset
+    bitmap, data = arr.buffers()[:2]
+    valid = None
+    if arr.null_count:
+        valid = np.unpackbits(np.frombuffer(bitmap, dtype=np.uint8), count=off + n, bitorder="little")[off:]
+        valid = valid.view(bool)
+    if arr.type.bit_width == 1:
+        values = np.unpackbits(np.frombuffer(data, dtype=np.uint8), count=off + n, bitorder="little")[off:].view(bool)
+    else:
+        values = np.frombuffer(data, dtype=arr.type.to_pandas_dtype(), count=off + n)[off:]
+    return values, valid
+
+
+def _zero_filled(values: np.ndarray, valid: np.ndarray | None) -> np.ndarray:
+    """float64 copy of ``values`` with 0 where ``valid`` is False."""
+    out = np.zeros(len(values), dtype="float64")
+    np.copyto(out, values, where=True if valid is None else valid)
+    return out
+
+
+def _float_array(values: np.ndarray, ok: np.ndarray, bitmap: Any = None) -> Any:
+    """A float64 Arrow array over ``values`` (no copy), NULL where ``ok`` is False
+    (``bitmap``: ``ok`` already packed)."""
+    import pyarrow as pa
+
+    n = len(values)
+    nulls = n - int(np.count_nonzero(ok))
+    if nulls == 0:
+        return pa.Array.from_buffers(pa.float64(), n, [None, pa.py_buffer(values)], null_count=0)
+    if bitmap is None:
+        bitmap = pa.py_buffer(np.packbits(ok, bitorder="little"))
+    return pa.Array.from_buffers(pa.float64(), n, [bitmap, pa.py_buffer(values)], null_count=nulls)
+
+
+def daily_columns(spine: Any, present: Sequence[str], shared: bool, stream: bool,
+                  workers: int = 1) -> dict[str, Any]:
+    """The observed flags and the channels of the daily table (Arrow arrays, insertion order
+    as :func:`~riskmodel.features.daily.daily_expr`'s ibis projection) from the spine of
+    :func:`grid_spine`: the same formulas computed in numpy on ``workers`` threads instead of
+    a DuckDB projection. A channel of a source not observed that day is NULL; ``shared``
+    adds the shared meals, ``stream`` the library minutes and the activity channels."""
+    import pyarrow as pa
+
+    out: dict[str, Any] = {}
+    flag: dict[str, np.ndarray] = {}
+    for src in present:
+        p = EVENT_SOURCES[src]
+        out[f"observed_{p}"] = spine.column(f"observed_{p}")
+        flag[src] = _spine_values(out[f"observed_{p}"])[0]
+    obs_any = np.logical_or.reduce(list(flag.values())) if flag else None
+    if obs_any is not None:
+        out["observed_activity"] = pa.array(obs_any)
+    # an observed flag is the validity of ~10 channels: packed once
+    packed = {id(f): pa.py_buffer(np.packbits(f, bitorder="little")) for f in [*flag.values(), obs_any]
+              if f is not None}
+
+    def col(name: str) -> tuple[np.ndarray, np.ndarray | None]:
+        return _spine_values(spine.column(name))
+
+    def zero(name: str, f: np.ndarray) -> Callable[[], Any]:  # NULL (no event that day) is 0
+        return lambda: _float_array(_zero_filled(*col(name)), f, packed[id(f)])
+
+    def as_is(name: str, f: np.ndarray) -> Callable[[], Any]:  # the spine's value, NULL stays NULL
+        def run() -> Any:
+            values, valid = col(name)
+            return _float_array(_zero_filled(values, valid), f if valid is None else f & valid)
+        return run
+
+    tasks: dict[str, Callable[[], Any]] = {}
+    if "door_events" in flag:
+        door_seen = flag["door_events"]
+        tasks["door_return_min"] = as_is("door_return_min", door_seen)
+
+        def away() -> Any:
+            state, known = col("door_code_0400")
+            state = _zero_filled(state, known)
+            known = np.ones(len(state), dtype=bool) if known is None else known
+            if "door_carried" in spine.column_names:
+                carried, carried_known = col("door_carried")
+                state = np.where(known, state, _zero_filled(carried, carried_known))
+                known = known | (True if carried_known is None else carried_known)
+            return _float_array(1 - state, door_seen & known)
+
+        tasks["door_away_night"] = away
+        tasks["door_first_out_min"] = as_is("door_first_out_min", door_seen)
+        tasks["door_in_count"] = zero("door_in_count", door_seen)
+        tasks["door_out_count"] = zero("door_out_count", door_seen)
+
+        def return_bin(lo: float, hi: float) -> Callable[[], Any]:
+            def run() -> Any:
+                ret, valid = col("door_return_min")
+                inbin = (ret >= lo) & (ret < hi)
+                if valid is not None:
+                    inbin &= valid
+                return _float_array(inbin.astype("float64"), door_seen, packed[id(door_seen)])
+            return run
+
+        for k, (lo, hi) in enumerate(RETURN_BINS):
+            tasks[f"door_return_bin{k}"] = return_bin(lo, hi)
+    if "card_transactions" in flag:
+        card_seen = flag["card_transactions"]
+        taken = {m: _zero_filled(*col(m)) for m in ("card_breakfast", "card_lunch", "card_dinner")}
+        meals = 0.0 + taken["card_breakfast"] + taken["card_lunch"] + taken["card_dinner"]
+        for m, v in taken.items():
+            tasks[m] = partial(_float_array, v, card_seen, packed[id(card_seen)])
+        tasks["card_meals"] = partial(_float_array, meals, card_seen, packed[id(card_seen)])
+
+        def canteen_and_price() -> tuple[Any, Any]:
+            canteen = _zero_filled(*col("card_canteen_spend"))
+            had = meals > 0
+            price = np.divide(canteen, meals, out=np.zeros_like(canteen), where=had)
+            return _float_array(canteen, card_seen, packed[id(card_seen)]), _float_array(price, card_seen & had)
+
+        tasks["card_canteen_spend+card_meal_price"] = canteen_and_price
+        for m in ("card_supermarket_spend", "card_bathhouse_spend", "card_total_spend", "card_merchants"):
+            tasks[m] = zero(m, card_seen)
+        if shared:
+            tasks["card_meals_accompanied"] = zero("card_meals_accompanied", card_seen)
+        for k in range(len(MEAL_BIN_HOURS) - 1):
+            tasks[f"card_meal_bin{k}"] = zero(f"card_meal_bin{k}", card_seen)
+    if "library_events" in flag:
+        tasks["library_entries"] = zero("library_entries", flag["library_events"])
+        if stream:
+            tasks["library_minutes"] = zero("library_minutes", flag["library_events"])
+    if "network_sessions" in flag:
+        for m in ("network_minutes", "network_late_min", "network_sessions"):
+            tasks[m] = zero(m, flag["network_sessions"])
+    if obs_any is not None and stream:
+        tasks["activity_span_min"] = as_is("activity_span_min", obs_any)
+        tasks["activity_quiet_min"] = as_is("activity_quiet_min", obs_any)
+    if workers > 1 and len(tasks) > 1:
+        with ThreadPoolExecutor(workers, thread_name_prefix="rm-daily") as pool:
+            done = list(pool.map(lambda run: run(), tasks.values()))
+    else:
+        done = [run() for run in tasks.values()]
+    for name, res in zip(tasks, done, strict=True):
+        if "+" in name:
+            out.update(zip(name.split("+"), res, strict=True))
+        else:
+            out[name] = res
+    return out
 
 
 def _codes(col: Any) -> np.ndarray:

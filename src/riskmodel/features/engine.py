@@ -30,6 +30,7 @@ from riskmodel.features.backends import (
     is_duckdb,
     register_frames,
     small_table,
+    to_arrow,
 )
 from riskmodel.features.census import census_expr
 from riskmodel.features.config import FeatureConfig
@@ -255,9 +256,11 @@ def build_daily(sources: Any, cfg: FeatureConfig | None = None, *, out: str | Pa
 
 def _daily_chunks(con: Any, tables: Mapping[str, ir.Table], first: int, last: int, cfg: FeatureConfig,
                   on_chunk: Callable[[int, int], None] | None = None,
-                  channels: Collection[str] | None = None) -> Iterator[tuple[ir.Table, ir.Table | None]]:
+                  channels: Collection[str] | None = None,
+                  in_memory: bool = False) -> Iterator[tuple[ir.Table, ir.Table | None]]:
     """(daily table expression, chunk) per chunk of students; the shared meals are computed
-    on the whole campus first (they need every student's roommates and classmates)."""
+    on the whole campus first (they need every student's roommates and classmates).
+    ``in_memory``: see :func:`~riskmodel.features.daily.daily_expr`."""
     chunks = student_chunks(con, tables["students"], cfg.chunk_size(last - first + 1))
     shared = merchants = None
     if len(chunks) > 1 and "card_transactions" in tables:
@@ -271,7 +274,8 @@ def _daily_chunks(con: Any, tables: Mapping[str, ir.Table], first: int, last: in
         # yielded without a local name: the suspended generator must not keep the chunk's
         # in-memory spine alive while the caller works on the chunk
         yield daily_expr(part, first, last, cfg, con, channels=channels, merchants=merchants,
-                         shared=None if shared is None else _restrict({"s": shared}, chunk)["s"])[0], chunk
+                         shared=None if shared is None else _restrict({"s": shared}, chunk)["s"],
+                         in_memory=in_memory)[0], chunk
         if on_chunk is not None:
             on_chunk(k + 1, len(chunks))
 
@@ -398,11 +402,12 @@ def build_feature_store(sources: Any, as_of_dates: Iterable[Any], out_dir: str |
     with tempfile.TemporaryDirectory(prefix="riskmodel_store_", dir=out) as tmp:
         win_parts: list[Path] = []
         try:
-            for k, (dexpr, _chunk) in enumerate(_daily_chunks(con, tables, first, last, cfg, on_progress)):
+            chunks = _daily_chunks(con, tables, first, last, cfg, on_progress, in_memory=daily and writer is not None)
+            for k, (dexpr, _chunk) in enumerate(chunks):
                 part = daily_dir / f"part-{k:05d}.parquet"
                 arrow = None
                 if daily and writer is not None:  # written once; the windows read it from memory
-                    arrow = con.to_pyarrow(dexpr)
+                    arrow = to_arrow(con, dexpr)
                     writer.write(arrow.drop_columns(["day"]), part)
                     dtbl = arrow_view(con, arrow, "rm_daily_chunk")
                 elif daily:  # write the chunk's daily table once, then read the windows from it
@@ -417,7 +422,7 @@ def build_feature_store(sources: Any, as_of_dates: Iterable[Any], out_dir: str |
                 arrow = None
                 win_parts.append(Path(tmp) / f"window-{k:05d}.parquet")
                 if writer is not None:  # read once, then deleted
-                    writer.write(con.to_pyarrow(wf), win_parts[-1], compression="uncompressed")
+                    writer.write(to_arrow(con, wf), win_parts[-1], compression="uncompressed")
                 else:
                     con.to_parquet(wf, win_parts[-1], compression="uncompressed")
                 _release(dtbl)
